@@ -1,0 +1,25 @@
+"""The alias store: aliases in SSM Parameter Store, read through Powertools Parameters
+(cached between invocations for ``max_age`` seconds)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sesame.core.alias_config import AliasConfig, from_parameters
+
+
+class SsmAliasStore:
+    def __init__(self, client: Any, path: str, max_age: int = 300) -> None:
+        from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+        self._provider = SSMProvider(boto3_client=client)
+        self._path = "/" + path.strip("/")
+        self._max_age = max_age
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def load(self) -> AliasConfig:
+        params = self._provider.get_multiple(self._path, max_age=self._max_age, recursive=True, decrypt=True)
+        return from_parameters(params)  # type: ignore[arg-type]

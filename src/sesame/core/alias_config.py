@@ -1,0 +1,244 @@
+"""Alias configuration: the ``aliases.toml`` format and its SSM Parameter Store layout.
+
+Both produce the same :class:`AliasConfig`, so ``sesame preview`` and local mode decide
+exactly as the deployed forwarder does.
+
+SSM layout under a path prefix ``P`` (SSM names allow only ``a-zA-Z0-9_.-/``)::
+
+    P/aliases/<domain>/<local>   an alias; <local> encoded as below, "_" alone = catch-all
+    P/domains/<domain>           a domain alias; the value is the target domain
+    P/settings/<name>            a setting from [settings] ("from", "unknown")
+
+An alias value is a comma-separated list of destinations, or a JSON object
+``{"to": [...], "enabled": false, "expires": "2027-01-31"}``. In ``<local>`` every byte
+outside ``a-z0-9.-`` is written ``_xx`` (two lower-case hex digits of its UTF-8 byte),
+so ``john+news`` becomes ``john_2bnews`` and ``first_last`` becomes ``first_5flast``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sesame.core.aliases import Alias, AliasConfigError, AliasTable, alias_key
+from sesame.core.addresses import split_address
+from sesame.core.settings import Settings, SettingsError
+
+SETTING_KEYS = {"from": "from_template", "unknown": "unknown"}
+CATCH_ALL_SEGMENT = "_"
+_PLAIN = re.compile(r"[a-z0-9.\-]")
+_ESCAPE = re.compile(r"_([0-9a-f]{2})")
+
+
+@dataclass(frozen=True)
+class AliasConfig:
+    table: AliasTable
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+    def apply_to_defaults(self) -> Settings:
+        return self.apply(Settings())
+
+    def apply(self, base: Settings) -> Settings:
+        """``base`` with this configuration's [settings] laid over it."""
+        changes = {SETTING_KEYS[k]: v for k, v in self.settings.items()}
+        try:
+            return base.replace(**changes) if changes else base
+        except SettingsError as exc:
+            raise AliasConfigError(f"[settings]: {exc}") from None
+
+
+# --- aliases.toml ---------------------------------------------------------------------
+
+
+def load_aliases_file(path: str | Path) -> AliasConfig:
+    """Read an ``aliases.toml``; raises :class:`AliasConfigError` with the file named."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AliasConfigError(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise AliasConfigError(f"{path}: not UTF-8 text") from None
+    try:
+        return parse_aliases_toml(text)
+    except AliasConfigError as exc:
+        raise AliasConfigError(f"{path}: {exc}") from None
+
+
+def parse_aliases_toml(text: str) -> AliasConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise AliasConfigError(f"invalid TOML: {exc}") from None
+    unknown_sections = set(data) - {"settings", "domains", "aliases"}
+    if unknown_sections:
+        raise AliasConfigError(f"unknown section(s): {', '.join(sorted(unknown_sections))}")
+    settings = _table(data, "settings")
+    bad = set(settings) - set(SETTING_KEYS)
+    if bad:
+        raise AliasConfigError(f"[settings]: unknown key(s): {', '.join(sorted(bad))}; known: from, unknown")
+    for key, value in settings.items():
+        if not isinstance(value, str):
+            raise AliasConfigError(f"[settings] {key} must be a string")
+    domains = _table(data, "domains")
+    for source, target in domains.items():
+        if not isinstance(target, str):
+            raise AliasConfigError(f"[domains] {source!r} must map to a domain name string")
+    aliases = [_alias_from_value(address, value) for address, value in _table(data, "aliases").items()]
+    config = AliasConfig(AliasTable.build(aliases, domains), dict(settings))
+    config.apply(Settings())  # validates [settings]
+    return config
+
+
+def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise AliasConfigError(f"[{name}] must be a table")
+    return value
+
+
+def _alias_from_value(address: str, value: Any) -> Alias:
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        return Alias(address, _destinations(address, value))
+    if not isinstance(value, dict):
+        raise AliasConfigError(f"alias {address!r}: expected a list of addresses or a table with 'to'")
+    extra = set(value) - {"to", "enabled", "expires"}
+    if extra:
+        raise AliasConfigError(f"alias {address!r}: unknown key(s) {', '.join(sorted(extra))}")
+    to = value.get("to")
+    to = [to] if isinstance(to, str) else to
+    if not isinstance(to, list):
+        raise AliasConfigError(f"alias {address!r}: 'to' must be a list of addresses")
+    enabled = value.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise AliasConfigError(f"alias {address!r}: 'enabled' must be true or false")
+    return Alias(address, _destinations(address, to), enabled, _expiry(address, value.get("expires")))
+
+
+def _destinations(address: str, values: list[Any]) -> tuple[str, ...]:
+    if not all(isinstance(v, str) for v in values):
+        raise AliasConfigError(f"alias {address!r}: destinations must be strings")
+    return tuple(values)
+
+
+def _expiry(address: str, value: Any) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise AliasConfigError(f"alias {address!r}: 'expires' must be a date like 2027-01-31")
+
+
+# --- SSM Parameter Store layout --------------------------------------------------------
+
+
+def encode_local(local: str) -> str:
+    if local == "":
+        return CATCH_ALL_SEGMENT
+    return "".join(ch if _PLAIN.fullmatch(ch) else "".join(f"_{b:02x}" for b in ch.encode()) for ch in local)
+
+
+def decode_local(segment: str) -> str:
+    if segment == CATCH_ALL_SEGMENT:
+        return ""
+    out, i = bytearray(), 0
+    while i < len(segment):
+        if segment[i] == "_":
+            escape = _ESCAPE.match(segment, i)
+            if escape is None:
+                raise AliasConfigError(f"bad alias name segment {segment!r}")
+            out.append(int(escape.group(1), 16))
+            i = escape.end()
+        else:
+            out += segment[i].encode()
+            i += 1
+    try:
+        return out.decode("utf-8")
+    except UnicodeDecodeError:
+        raise AliasConfigError(f"bad alias name segment {segment!r}") from None
+
+
+def parameter_name(prefix: str, key: str) -> str:
+    """The SSM name for an alias key (``john@example.com`` or ``@example.com``)."""
+    local, domain = split_address(key)
+    return f"{prefix.rstrip('/')}/aliases/{domain}/{encode_local(local)}"
+
+
+def to_parameters(config: AliasConfig, prefix: str) -> dict[str, str]:
+    """The parameters that represent ``config`` under ``prefix``."""
+    base = prefix.rstrip("/")
+    params: dict[str, str] = {}
+    for key, alias in config.table.aliases.items():
+        if alias.enabled and alias.expires is None:
+            value = ",".join(alias.destinations)
+        else:
+            body: dict[str, Any] = {"to": list(alias.destinations), "enabled": alias.enabled}
+            if alias.expires is not None:
+                body["expires"] = alias.expires.isoformat()
+            value = json.dumps(body, separators=(",", ":"))
+        params[parameter_name(base, key)] = value
+    for source, target in config.table.domain_aliases.items():
+        params[f"{base}/domains/{source}"] = target
+    for name, value in config.settings.items():
+        params[f"{base}/settings/{name}"] = value
+    return params
+
+
+def from_parameters(params: Mapping[str, str]) -> AliasConfig:
+    """Rebuild the configuration from parameters named relative to the prefix."""
+    aliases: list[Alias] = []
+    domains: dict[str, str] = {}
+    settings: dict[str, str] = {}
+    for name, value in sorted(params.items()):
+        parts = name.strip("/").split("/")
+        if len(parts) == 3 and parts[0] == "aliases":
+            address = f"{decode_local(parts[2])}@{parts[1]}"
+            aliases.append(_alias_from_parameter(address, value))
+        elif len(parts) == 2 and parts[0] == "domains":
+            domains[parts[1]] = value.strip()
+        elif len(parts) == 2 and parts[0] == "settings" and parts[1] in SETTING_KEYS:
+            settings[parts[1]] = value.strip()
+        else:
+            raise AliasConfigError(f"unexpected parameter {name!r} under the alias path")
+    config = AliasConfig(AliasTable.build(aliases, domains), settings)
+    config.apply(Settings())
+    return config
+
+
+def _alias_from_parameter(address: str, value: str) -> Alias:
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise AliasConfigError(f"alias {address!r}: invalid JSON value: {exc}") from None
+        return _alias_from_value(address, data)
+    return Alias(address, tuple(d.strip() for d in text.split(",") if d.strip()))
+
+
+__all__ = [
+    "AliasConfig",
+    "alias_key",
+    "decode_local",
+    "encode_local",
+    "from_parameters",
+    "load_aliases_file",
+    "parameter_name",
+    "parse_aliases_toml",
+    "to_parameters",
+]

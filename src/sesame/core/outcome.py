@@ -1,0 +1,96 @@
+"""Decisions (what policy says to do) and outcomes (what was done), as data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sesame.core.message import Defect
+from sesame.core.settings import Action
+
+Status = Literal["forwarded", "bounced", "dropped", "failed"]
+STATUSES: tuple[str, ...] = ("forwarded", "bounced", "dropped", "failed")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one envelope recipient, and why."""
+
+    recipient: str
+    action: Action
+    reason: str
+    rule: str | None = None
+    destinations: tuple[str, ...] = ()
+    status_code: str | None = None  # enhanced status code for a bounce, e.g. 5.1.1
+    warnings: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "recipient": self.recipient,
+            "action": self.action,
+            "reason": self.reason,
+            "rule": self.rule,
+            "destinations": list(self.destinations),
+        }
+        if self.status_code:
+            data["status_code"] = self.status_code
+        if self.warnings:
+            data["warnings"] = list(self.warnings)
+        return data
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one envelope recipient."""
+
+    recipient: str
+    status: Status
+    reason: str
+    rule: str | None = None
+    destinations: tuple[str, ...] = ()
+    ses_message_ids: tuple[str, ...] = ()
+    detail: str | None = None  # the error for a failure, or why a bounce was held back
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "recipient": self.recipient,
+            "status": self.status,
+            "reason": self.reason,
+            "rule": self.rule,
+            "destinations": list(self.destinations),
+            "ses_message_ids": list(self.ses_message_ids),
+        }
+        if self.detail:
+            data["detail"] = self.detail
+        return data
+
+
+@dataclass(frozen=True)
+class MessageReport:
+    """Everything worth recording about one received message."""
+
+    message_id: str
+    source: str
+    timestamp: datetime
+    header_from: tuple[str, ...]
+    subject: str | None
+    size: int | None
+    outcomes: tuple[Outcome, ...]
+    defects: tuple[Defect, ...] = field(default=())
+
+    @property
+    def failed(self) -> tuple[Outcome, ...]:
+        return tuple(o for o in self.outcomes if o.status == "failed")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "source": self.source,
+            "timestamp": self.timestamp.isoformat(),
+            "from": list(self.header_from),
+            "subject": self.subject,
+            "size": self.size,
+            "outcomes": [o.as_dict() for o in self.outcomes],
+            "defects": [d.as_dict() for d in self.defects],
+        }

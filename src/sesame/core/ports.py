@@ -1,0 +1,34 @@
+"""The small interfaces the core needs from the outside world.
+
+Adapters in :mod:`sesame.adapters` implement them over boto3; tests use in-memory fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from sesame.core.event import InboundMail
+
+
+class SendRejected(Exception):
+    """SES refused this message for good (not throttling, not an outage): retrying won't help."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class MessageStore(Protocol):
+    def fetch(self, mail: InboundMail) -> bytes:
+        """The raw message as SES stored it. Raises when it cannot be read."""
+
+
+class Sender(Protocol):
+    def send_raw(self, message: bytes, destinations: Sequence[str], *, key: str) -> str:
+        """Send ``message`` to ``destinations`` (at most 50) and return the SES message id.
+
+        ``key`` names this exact send (message and destination batch), so an implementation
+        can make a retried send a no-op. Raises :class:`SendRejected` for permanent refusals
+        and anything else for transient failures.
+        """

@@ -1,0 +1,237 @@
+"""Rewrite the header block so SES will send the message, and change nothing else.
+
+The body bytes are passed through untouched. Header fields are kept byte-for-byte unless
+SES would refuse them (duplicates, 8-bit text, over-long lines), the forwarding itself
+requires it (From, Reply-To, broken signatures), or they would leak (Bcc) or steer SES
+(X-SES-* headers are instructions to SES's sending side, never accepted from outside).
+"""
+
+from __future__ import annotations
+
+import email.header
+import email.policy
+import email.utils
+import unicodedata
+from dataclasses import dataclass
+
+from sesame.core.message import Defect, HeaderField, ParsedMessage, parse_message
+
+MARKER_HEADER = "X-Sesame-Forwarded-For"
+
+# Signatures are broken by the rewrite and SES signs again; the rest name the original
+# sender to SES, which checks them against verified identities.
+REMOVED = frozenset(
+    {"dkim-signature", "domainkey-signature", "return-path", "sender", "bcc"}
+)
+REMOVED_PREFIXES = ("x-ses-",)
+
+# Fields SES refuses to see more than once (SES developer guide, "Amazon SES header fields").
+SINGLE_INSTANCE = frozenset(
+    name.lower()
+    for name in (
+        "Accept-Language acceptLanguage Archived-At Auto-Submitted Bounces-to Comments "
+        "Content-Alternative Content-Base Content-Class Content-Description "
+        "Content-Disposition Content-Duration Content-ID Content-Language Content-Length "
+        "Content-Location Content-MD5 Content-Transfer-Encoding Content-Type Date "
+        "Delivered-To Disposition-Notification-Options Disposition-Notification-To "
+        "DKIM-Signature DomainKey-Signature Errors-To From Importance In-Reply-To Keywords "
+        "List-Archive List-Help List-Id List-Owner List-Post List-Subscribe "
+        "List-Unsubscribe List-Unsubscribe-Post Message-Context Message-ID MIME-Version "
+        "Organization Original-From Original-Message-ID Original-Recipient Original-Subject "
+        "Precedence Priority References Reply-To Return-Path Return-Receipt-To Sender "
+        "Solicitation Sensitivity Subject Thread-Index Thread-Topic User-Agent VBR-Info"
+    ).split()
+)
+
+MAX_LINE = 998  # RFC 5322 section 2.1.1, without the CRLF
+MAX_NAME_CHARS = 64
+_FOLD_POLICY = email.policy.SMTP.clone(max_line_length=78)
+# Characters that could end a header line or a quoted string in some reader.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+
+
+@dataclass(frozen=True)
+class RewriteOptions:
+    """What one forwarded copy needs: the alias it went to and the From address to use."""
+
+    alias: str
+    from_address: str
+    envelope_sender: str = ""
+    marker_header: str = MARKER_HEADER
+
+
+@dataclass(frozen=True)
+class RewriteResult:
+    message: bytes
+    defects: tuple[Defect, ...]
+    original_from: tuple[tuple[str, str], ...]
+
+
+def rewrite_bytes(raw: bytes, options: RewriteOptions) -> RewriteResult:
+    """Parse and rewrite in one call; see :func:`rewrite`."""
+    return rewrite(parse_message(raw), options)
+
+
+def rewrite(parsed: ParsedMessage, options: RewriteOptions) -> RewriteResult:
+    """Return the message as it must be sent for ``options.alias``; the body is unchanged."""
+    eol = parsed.eol
+    defects: list[Defect] = list(parsed.defects)
+    from_fields = parsed.get_all("From")
+    original_from = _original_senders(from_fields, options.envelope_sender, defects)
+    new_from = _format_from(original_from, options.from_address, eol)
+
+    marker = safe_display_text(options.alias, limit=254).encode("ascii", "replace").decode()
+    out: list[bytes] = [_plain_field(options.marker_header, marker, eol)]
+    seen: set[str] = set()
+    has_reply_to = False
+    for field in parsed.fields:
+        key = field.key
+        if key in REMOVED or key.startswith(REMOVED_PREFIXES):
+            continue
+        if key in SINGLE_INSTANCE:
+            if key in seen:
+                defects.append(Defect("duplicate-header", field.name))
+                continue
+            seen.add(key)
+        if key == "from":
+            out.append(new_from)
+            continue
+        if key == "reply-to":
+            if _has_usable_address(field.text()):
+                has_reply_to = True
+            else:
+                defects.append(Defect("unusable-reply-to", field.name))
+                continue
+        rendered = _sendable(field, eol, defects)
+        if rendered is not None:
+            out.append(rendered)
+
+    if not from_fields:
+        defects.append(Defect("missing-from"))
+        out.insert(1, new_from)
+    if not has_reply_to:
+        reply_to = _format_reply_to(original_from, eol, defects)
+        if reply_to is not None:
+            out.append(reply_to)
+
+    out.append(eol)  # the blank line before the body (also mends a missing one)
+    out.append(parsed.body)  # type: ignore[arg-type]  # bytes.join accepts buffers
+    return RewriteResult(b"".join(out), tuple(defects), original_from)
+
+
+def _original_senders(
+    from_fields: list[HeaderField], envelope_sender: str, defects: list[Defect]
+) -> tuple[tuple[str, str], ...]:
+    """Who really sent the message: the From addresses, or the envelope sender without one."""
+    senders: list[tuple[str, str]] = []
+    if from_fields:
+        senders = [(name, addr) for name, addr in _parse_addresses(from_fields[0].text()) if "@" in addr]
+        if not senders:
+            defects.append(Defect("unparseable-from", "From"))
+    if not senders and _is_real_address(envelope_sender):
+        senders = [("", envelope_sender)]
+    return tuple(senders)
+
+
+def _parse_addresses(text: str) -> list[tuple[str, str]]:
+    """Addresses in an address-list header, display names decoded (RFC 2047)."""
+    try:
+        header = _FOLD_POLICY.header_factory("to", text)
+        return [(a.display_name, a.addr_spec) for a in header.addresses]  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - the stdlib parser raises assorted errors on junk
+        return [
+            (str(email.header.make_header(email.header.decode_header(name))) if name else "", addr)
+            for name, addr in email.utils.getaddresses([text])
+        ]
+
+
+def _is_real_address(address: str) -> bool:
+    address = address.strip()
+    return bool(address) and address != "<>" and "@" in address
+
+
+def _has_usable_address(text: str) -> bool:
+    return any("@" in addr for _, addr in _parse_addresses(text))
+
+
+def safe_display_text(text: str, limit: int = MAX_NAME_CHARS) -> str:
+    """Text that can sit inside a quoted display name and never end the line or the quotes."""
+    cleaned = "".join(
+        " " if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch
+        for ch in text.replace('"', "'").replace("\\", "/")
+    )
+    cleaned = " ".join(cleaned.split())
+    if len(cleaned) > limit:
+        cleaned = cleaned[: limit - 1].rstrip() + "\u2026"
+    return cleaned
+
+
+def display_name_for(senders: tuple[tuple[str, str], ...]) -> str:
+    """``Jane Doe at jane@sender.example``, or just the address when there is no name."""
+    if not senders:
+        return "unknown sender"
+    name, addr = senders[0]
+    addr = safe_display_text(addr, limit=254)
+    name = safe_display_text(name)
+    if not name or name.lower() == addr.lower():
+        return addr
+    return f"{name} at {addr}"
+
+
+def _format_from(senders: tuple[tuple[str, str], ...], from_address: str, eol: bytes) -> bytes:
+    display = display_name_for(senders)
+    if display.isascii():
+        return _plain_field("From", f'"{display}" <{from_address}>', eol)
+    encoded = email.header.Header(display, "utf-8", header_name="From").encode(linesep=eol.decode())
+    return _plain_field("From", f"{encoded} <{from_address}>", eol)
+
+
+def _format_reply_to(
+    senders: tuple[tuple[str, str], ...], eol: bytes, defects: list[Defect]
+) -> bytes | None:
+    parts = []
+    for name, addr in senders:
+        if not addr.isascii():
+            defects.append(Defect("non-ascii-address", "From"))
+            continue
+        parts.append(email.utils.formataddr((safe_display_text(name), addr), charset="utf-8"))
+    if not parts:
+        return None
+    field = HeaderField("Reply-To", (b" " + ", ".join(parts).encode("ascii"),))
+    return _fold_if_long(field, eol, defects) or field.render(eol)
+
+
+def _plain_field(name: str, value: str, eol: bytes) -> bytes:
+    return f"{name}: {value}".encode("ascii") + eol
+
+
+def _sendable(field: HeaderField, eol: bytes, defects: list[Defect]) -> bytes | None:
+    """The field as SES will take it: verbatim when it can be, re-encoded when it must be."""
+    if not field.is_ascii:
+        defects.append(Defect("8bit-header", field.name))
+        return _refold(field, eol, defects)
+    return _fold_if_long(field, eol, defects) or field.render(eol)
+
+
+def _fold_if_long(field: HeaderField, eol: bytes, defects: list[Defect]) -> bytes | None:
+    first = len(field.name) + 1 + len(field.lines[0])
+    if first <= MAX_LINE and all(len(line) <= MAX_LINE for line in field.lines[1:]):
+        return None
+    defects.append(Defect("line-too-long", field.name))
+    return _refold(field, eol, defects)
+
+
+def _refold(field: HeaderField, eol: bytes, defects: list[Defect]) -> bytes | None:
+    """Re-encode a field with the stdlib's header folding (RFC 2047/2231, 78-column lines)."""
+    policy = _FOLD_POLICY.clone(linesep=eol.decode())
+    text = field.text()
+    try:
+        folded = policy.header_factory(field.name, text).fold(policy=policy)
+    except Exception:  # noqa: BLE001 - fall back to treating the value as plain text
+        folded = email.header.Header(text, "utf-8", header_name=field.name).encode(linesep=eol.decode())
+        folded = f"{field.name}: {folded}{eol.decode()}"
+    data = folded.encode("ascii", errors="replace")
+    if any(len(line) > MAX_LINE for line in data.split(eol)):
+        defects.append(Defect("unrepairable-header-dropped", field.name))
+        return None
+    return data
