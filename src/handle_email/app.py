@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sesame.core.event import parse_ses_event
+from sesame.core.event import InvalidEvent, parse_ses_event
 from sesame.runtime import ForwarderRuntime, build_runtime
 
 logger = Logger(service="sesame-forwarder")
@@ -41,12 +41,16 @@ def use_runtime(new: ForwarderRuntime | None) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        mails = parse_ses_event(event)
+    except InvalidEvent:
+        metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
+        raise
+    metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=len(mails))
     failed = []
-    for mail in parse_ses_event(event):
+    for mail in mails:
         report = runtime().forward(mail)
-        summary = report.as_dict()
-        logger.info("message processed", extra={"sesame": summary})
-        metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=1)
+        logger.info("message processed", extra={"sesame": report.as_dict()})
         for outcome in report.outcomes:
             metrics.add_metric(name=outcome.status.capitalize(), unit=MetricUnit.Count, value=1)
         failed.extend(f"{report.message_id} {o.recipient}: {o.detail}" for o in report.failed)

@@ -1,0 +1,5 @@
+import sys
+
+from sesame.cli import main
+
+sys.exit(main())

@@ -1,0 +1,41 @@
+"""In-memory stand-ins for the ports, for unit tests of the pure core."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sesame.core.event import InboundMail
+from sesame.core.ports import SendRejected
+
+
+@dataclass
+class MemoryStore:
+    messages: dict[str, bytes] = field(default_factory=dict)
+    fetched: list[str] = field(default_factory=list)
+
+    def fetch(self, mail: InboundMail) -> bytes:
+        self.fetched.append(mail.message_id)
+        return self.messages[mail.message_id]
+
+
+@dataclass
+class RecordingSender:
+    sent: list[tuple[bytes, tuple[str, ...], str]] = field(default_factory=list)
+    reject_when: object = None  # callable(destinations) -> SendRejected | Exception | None
+
+    def send_raw(self, message: bytes, destinations: Sequence[str], *, key: str) -> str:
+        if callable(self.reject_when):
+            error = self.reject_when(tuple(destinations))
+            if error is not None:
+                raise error
+        self.sent.append((message, tuple(destinations), key))
+        return f"ses-{len(self.sent)}"
+
+    @property
+    def destinations(self) -> list[str]:
+        return [d for _, batch, _ in self.sent for d in batch]
+
+
+def rejected(code: str = "MessageRejected", message: str = "nope") -> SendRejected:
+    return SendRejected(code, message)

@@ -1,0 +1,260 @@
+"""Policy decisions and the forward pipeline, with in-memory ports (no AWS)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+import pytest
+from fakes import MemoryStore, RecordingSender, rejected
+
+from sesame.core.alias_config import parse_aliases_toml
+from sesame.core.event import InboundMail, Verdicts
+from sesame.core.forward import Forwarder, batches, send_key
+from sesame.core.message import parse_message
+from sesame.core.policy import check_message, decide, may_bounce
+from sesame.core.settings import Settings, SettingsError, VerdictPolicy
+
+CONFIG = parse_aliases_toml(
+    """
+[aliases]
+"john@example.com" = ["john.doe@gmail.example", "john@work.example"]
+"team@example.com" = ["john@example.com", "ann@example.org"]
+"big@example.com" = [%s]
+"old@example.com" = { to = ["x@o.example"], enabled = false }
+"""
+    % ", ".join(f'"user{i}@list.example"' for i in range(120))
+)
+TABLE = CONFIG.table
+RAW = (
+    b"From: Jane Doe <jane@sender.example>\r\nTo: john@example.com\r\nSubject: hi\r\n"
+    b"Message-ID: <1@sender.example>\r\n\r\nbody line\r\n"
+)
+
+
+def mail(*recipients: str, **changes: object) -> InboundMail:
+    base = InboundMail(
+        message_id="m1",
+        source="jane@sender.example",
+        timestamp=datetime(2026, 11, 20, 9, 15, tzinfo=UTC),
+        recipients=recipients or ("john@example.com",),
+        subject="hi",
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def forwarder(raw: bytes = RAW, settings: Settings | None = None, sender: RecordingSender | None = None):  # type: ignore[no-untyped-def]
+    store = MemoryStore({"m1": raw})
+    sender = sender or RecordingSender()
+    fixed = lambda: datetime(2026, 11, 20, 9, 16, tzinfo=UTC)  # noqa: E731
+    return Forwarder(store, sender, settings or Settings(), clock=fixed), store, sender
+
+
+# --- decide -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "action", "reason"),
+    [
+        (Verdicts(virus="FAIL"), "drop", "virus"),
+        (Verdicts(spam="FAIL"), "drop", "spam"),
+        (Verdicts(dmarc="FAIL", dmarc_policy="reject"), "bounce", "dmarc-reject"),
+        (Verdicts(dmarc="FAIL", dmarc_policy="quarantine"), "forward", "alias"),
+        (Verdicts(spam="GRAY", virus="PROCESSING_FAILED"), "forward", "alias"),
+        (Verdicts(spam="DISABLED", virus="DISABLED"), "forward", "alias"),
+    ],
+)
+def test_default_verdict_policy(verdicts: Verdicts, action: str, reason: str) -> None:
+    (decision,) = decide(mail(verdicts=verdicts), TABLE, Settings())
+    assert (decision.action, decision.reason) == (action, reason)
+
+
+def test_verdict_policy_is_configurable() -> None:
+    settings = Settings(verdicts=VerdictPolicy(spam_fail="forward", virus_fail="bounce"))
+    (spam,) = decide(mail(verdicts=Verdicts(spam="FAIL")), TABLE, settings)
+    (virus,) = decide(mail(verdicts=Verdicts(virus="FAIL")), TABLE, settings)
+    assert (spam.action, virus.action) == ("forward", "bounce")
+    with pytest.raises(SettingsError):
+        VerdictPolicy(spam_fail="explode")  # type: ignore[arg-type]
+
+
+def test_unknown_recipient_bounces_or_drops_by_setting() -> None:
+    (bounce,) = decide(mail("nobody@example.com"), TABLE, Settings())
+    (drop,) = decide(mail("nobody@example.com"), TABLE, Settings(unknown="drop"))
+    assert (bounce.action, bounce.status_code) == ("bounce", "5.1.1")
+    assert drop.action == "drop"
+
+
+def test_decisions_come_from_envelope_recipients_not_headers() -> None:
+    decisions = decide(mail("team@example.com", header_to=("john@example.com",)), TABLE, Settings())
+    assert [d.recipient for d in decisions] == ["team@example.com"]
+
+
+def test_expiry_is_judged_on_the_day_the_message_arrived() -> None:
+    config = parse_aliases_toml('[aliases]\n"p@example.com" = { to = ["x@o.example"], expires = 2026-11-20 }\n')
+    (on_day,) = decide(mail("p@example.com"), config.table, Settings())
+    (later,) = decide(mail("p@example.com"), config.table, Settings(), today=date(2026, 11, 21))
+    assert (on_day.action, later.reason) == ("forward", "alias-expired")
+
+
+def test_check_message_drops_loops_and_too_many_hops_and_bounces_oversize() -> None:
+    (forward,) = decide(mail(), TABLE, Settings())
+    looped = parse_message(b"X-Sesame-Forwarded-For: JOHN@example.com\r\n" + RAW)
+    other_alias = parse_message(b"X-Sesame-Forwarded-For: team@example.com\r\n" + RAW)
+    hops = parse_message(b"Received: from a by b\r\n" * 31 + RAW)
+    assert check_message(forward, looped, Settings()).reason == "loop"
+    assert check_message(forward, other_alias, Settings()).action == "forward"
+    assert check_message(forward, hops, Settings()).reason == "too-many-hops"
+    assert check_message(forward, parse_message(RAW), Settings(max_message_bytes=10)).reason == "message-too-large"
+
+
+@pytest.mark.parametrize(
+    ("changes", "extra_header", "expected"),
+    [
+        ({"source": ""}, b"", "null-sender"),
+        ({"source": "<>"}, b"", "null-sender"),
+        ({"source": "MAILER-DAEMON@x.example"}, b"", "null-sender"),
+        ({"verdicts": Verdicts(spam="FAIL")}, b"", "spam"),
+        ({}, b"Auto-Submitted: auto-replied\r\n", "auto-submitted"),
+        ({}, b"Auto-Submitted: no\r\n", None),
+        ({}, b"", None),
+    ],
+)
+def test_bounces_are_held_back_to_avoid_backscatter(changes: dict, extra_header: bytes, expected: str | None) -> None:
+    assert may_bounce(mail(**changes), parse_message(extra_header + RAW)) == expected
+
+
+def test_auto_submitted_is_read_from_the_event_when_the_message_is_unread() -> None:
+    assert may_bounce(mail(headers=(("Auto-Submitted", "auto-generated"),)), None) == "auto-submitted"
+
+
+# --- forward pipeline ------------------------------------------------------------------------
+
+
+def test_forward_sends_one_rewritten_copy_to_the_alias_destinations() -> None:
+    fwd, _, sender = forwarder()
+    report = fwd.handle(mail(), TABLE)
+    (outcome,) = report.outcomes
+    assert (outcome.status, outcome.destinations, outcome.ses_message_ids) == (
+        "forwarded",
+        ("john.doe@gmail.example", "john@work.example"),
+        ("ses-1",),
+    )
+    sent = email.message_from_bytes(sender.sent[0][0], policy=email.policy.default)
+    assert sent["From"].addresses[0].addr_spec == "john@example.com"
+    assert sent["Reply-To"].addresses[0].addr_spec == "jane@sender.example"
+    assert sender.sent[0][0].endswith(b"\r\n\r\nbody line\r\n")
+    assert report.size == len(RAW)
+
+
+def test_a_destination_reached_through_two_aliases_gets_one_copy() -> None:
+    fwd, _, sender = forwarder()
+    report = fwd.handle(mail("john@example.com", "team@example.com"), TABLE)
+    assert sorted(sender.destinations) == sorted(["john.doe@gmail.example", "john@work.example", "ann@example.org"])
+    assert [o.destinations for o in report.outcomes] == [
+        ("john.doe@gmail.example", "john@work.example"),
+        ("ann@example.org",),
+    ]
+
+
+def test_two_aliases_with_identical_destinations_second_is_dropped_as_already_forwarded() -> None:
+    config = parse_aliases_toml('[aliases]\n"a@example.com" = ["x@o.example"]\n"b@example.com" = ["x@o.example"]\n')
+    fwd, _, sender = forwarder()
+    report = fwd.handle(mail("a@example.com", "b@example.com"), config.table)
+    assert [o.status for o in report.outcomes] == ["forwarded", "dropped"]
+    assert report.outcomes[1].reason == "already-forwarded"
+    assert len(sender.sent) == 1
+
+
+def test_more_than_fifty_destinations_go_in_batches_with_stable_keys() -> None:
+    fwd, _, sender = forwarder()
+    (outcome,) = fwd.handle(mail("big@example.com"), TABLE).outcomes
+    assert [len(batch) for _, batch, _ in sender.sent] == [50, 50, 20]
+    assert len(outcome.destinations) == 120 and len(outcome.ses_message_ids) == 3
+    assert len({key for _, _, key in sender.sent}) == 3
+    assert send_key("m1", ["B@x", "a@x"]) == send_key("m1", ["a@x", "b@x"])
+    assert batches(["a", "b", "c"], 2) == [("a", "b"), ("c",)]
+
+
+def test_a_permanent_rejection_is_a_failed_outcome_naming_what_was_sent() -> None:
+    sender = RecordingSender(reject_when=lambda batch: rejected() if "user50@list.example" in batch else None)
+    fwd, _, _ = forwarder(sender=sender)
+    (outcome,) = fwd.handle(mail("big@example.com"), TABLE).outcomes
+    assert outcome.status == "failed" and outcome.reason == "ses-rejected"
+    assert len(outcome.destinations) == 50 and outcome.detail == "MessageRejected: nope"
+
+
+def test_a_transient_error_propagates_so_lambda_retries() -> None:
+    sender = RecordingSender(reject_when=lambda batch: ConnectionError("throttled"))
+    fwd, _, _ = forwarder(sender=sender)
+    with pytest.raises(ConnectionError):
+        fwd.handle(mail(), TABLE)
+
+
+def test_dropped_mail_is_not_even_fetched() -> None:
+    fwd, store, sender = forwarder()
+    report = fwd.handle(mail(verdicts=Verdicts(virus="FAIL")), TABLE)
+    assert [o.status for o in report.outcomes] == ["dropped"]
+    assert store.fetched == [] and sender.sent == [] and report.size is None
+
+
+def test_unknown_recipient_gets_one_dsn_for_all_bounced_recipients() -> None:
+    fwd, _, sender = forwarder()
+    report = fwd.handle(mail("nobody@example.com", "old@example.com", "john@example.com"), TABLE)
+    assert [o.status for o in report.outcomes] == ["bounced", "bounced", "forwarded"]
+    dsns = [s for s in sender.sent if s[1] == ("jane@sender.example",)]
+    assert len(dsns) == 1
+    dsn = email.message_from_bytes(dsns[0][0], policy=email.policy.default)
+    assert dsn.get_content_type() == "multipart/report"
+    assert dsn["From"].addresses[0].addr_spec == "mailer-daemon@example.com"
+    assert dsn["Auto-Submitted"] == "auto-replied"
+    status = dsns[0][0].decode()
+    assert "Final-Recipient: rfc822; nobody@example.com" in status and "Status: 5.1.1" in status
+    assert "Final-Recipient: rfc822; old@example.com" in status
+    assert "Subject: hi" in status  # the original headers are returned
+
+
+def test_bounce_to_a_null_sender_is_held_back_and_recorded_as_dropped() -> None:
+    fwd, _, sender = forwarder()
+    (outcome,) = fwd.handle(mail("nobody@example.com", source=""), TABLE).outcomes
+    assert (outcome.status, outcome.reason, outcome.detail) == (
+        "dropped",
+        "unknown-recipient",
+        "bounce held back: null-sender",
+    )
+    assert sender.sent == []
+
+
+def test_a_refused_bounce_is_a_failure() -> None:
+    fwd, _, _ = forwarder(sender=RecordingSender(reject_when=lambda batch: rejected()))
+    (outcome,) = fwd.handle(mail("nobody@example.com"), TABLE).outcomes
+    assert outcome.status == "failed" and "bounce refused" in (outcome.detail or "")
+
+
+def test_dmarc_reject_bounces_once_even_for_several_recipients() -> None:
+    fwd, _, sender = forwarder()
+    verdicts = Verdicts(dmarc="FAIL", dmarc_policy="reject")
+    report = fwd.handle(mail("john@example.com", "team@example.com", verdicts=verdicts), TABLE)
+    assert [o.status for o in report.outcomes] == ["bounced", "bounced"]
+    assert len(sender.sent) == 1 and "Status: 5.7.1" in sender.sent[0][0].decode()
+
+
+def test_report_serializes_with_defects_and_outcomes() -> None:
+    fwd, _, _ = forwarder(raw=b"Subject: a\nSubject: b\n\nbody\n")
+    data = fwd.handle(mail(), TABLE).as_dict()
+    assert data["outcomes"][0]["status"] == "forwarded"
+    kinds = {d["kind"] for d in data["defects"]}
+    assert {"bare-lf-line-endings", "duplicate-header", "missing-from"} <= kinds
+    assert data["timestamp"] == "2026-11-20T09:15:00+00:00"
+
+
+def test_settings_validate_their_values() -> None:
+    for bad in ({"unknown": "ignore"}, {"batch_size": 51}, {"max_received": 0}, {"from_template": "{x}@a.example"}):
+        with pytest.raises(SettingsError):
+            Settings(**bad)  # type: ignore[arg-type]
+    with pytest.raises(SettingsError, match="ASCII"):
+        Settings(from_template="pöst@example.com")
+    assert Settings(from_template="{local}@relay.{domain}").from_address("a@example.com") == "a@relay.example.com"
+    assert Settings().replace(unknown="drop").unknown == "drop"
