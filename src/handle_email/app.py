@@ -1,7 +1,7 @@
 """HandleEmailFunction: SES receipt event in, one outcome per recipient out.
 
-parse the event -> for each message: decide, fetch, rewrite, send (sesame.core.forward)
--> log one structured line and emit one metric per outcome. Infrastructure errors raise so
+parse the event -> for each message: decide, fetch, rewrite, send (sesame.core.forward),
+index the outcome -> log one structured line and emit one metric per outcome. Infrastructure errors raise so
 Lambda retries and the dead-letter queue keeps the event; mail problems are outcomes.
 """
 
@@ -47,9 +47,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
         raise
     metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=len(mails))
+    forwarder = runtime()
+    forwarder.begin(context)
     failed = []
     for mail in mails:
-        report = runtime().forward(mail)
+        report = forwarder.forward(mail)
         logger.info("message processed", extra={"sesame": report.as_dict()})
         for outcome in report.outcomes:
             metrics.add_metric(name=outcome.status.capitalize(), unit=MetricUnit.Count, value=1)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sesame.adapters.index import S3OutcomeIndex
 from sesame.adapters.s3 import S3MessageStore
 from sesame.adapters.ses import SesRawSender
 from sesame.adapters.ssm import SsmAliasStore
@@ -17,24 +18,27 @@ from sesame.core.outcome import MessageReport
 from sesame.core.ports import Sender
 
 
-class AliasSource:
-    """Anything with ``load() -> AliasConfig`` (the SSM store, or a file in local mode)."""
-
-    def load(self):  # type: ignore[no-untyped-def]  # pragma: no cover - protocol
-        raise NotImplementedError
-
-
 @dataclass
 class ForwarderRuntime:
     config: ForwarderConfig
     store: S3MessageStore
     sender: Sender
     aliases: Any  # has load() -> AliasConfig
+    index: S3OutcomeIndex
+
+    def begin(self, context: Any) -> None:
+        """Per-invocation set-up: idempotent sends track the invocation's remaining time."""
+        register = getattr(self.sender, "register_context", None)
+        if register is not None:
+            register(context)
 
     def forward(self, mail: InboundMail) -> MessageReport:
+        """Forward one message and record its index entry (also for failed outcomes)."""
         alias_config = self.aliases.load()
         settings = alias_config.apply(self.config.settings)
-        return Forwarder(self.store, self.sender, settings).handle(mail, alias_config.table)
+        report = Forwarder(self.store, self.sender, settings).handle(mail, alias_config.table)
+        self.index.record(mail, report)
+        return report
 
 
 def build_runtime(
@@ -43,20 +47,30 @@ def build_runtime(
     s3: Any = None,
     ssm: Any = None,
     sesv2: Any = None,
+    dynamodb: Any = None,
     sender: Sender | None = None,
     aliases: Any = None,
 ) -> ForwarderRuntime:
     """The forwarder's runtime; clients are built only for what was not injected."""
     config = ForwarderConfig.from_env(os.environ if env is None else env)
-    if s3 is None or (ssm is None and aliases is None) or (sesv2 is None and sender is None):
+
+    def client(given: Any, service: str) -> Any:
+        if given is not None:
+            return given
         import boto3
 
-        s3 = s3 or boto3.client("s3")
-        ssm = ssm or (boto3.client("ssm") if aliases is None else None)
-        sesv2 = sesv2 or (boto3.client("sesv2") if sender is None else None)
+        return boto3.client(service)
+
+    s3 = client(s3, "s3")
+    sender = sender or SesRawSender(client(sesv2, "sesv2"))
+    if config.idempotency_table:
+        from sesame.adapters.idempotency import IdempotentSender
+
+        sender = IdempotentSender(sender, config.idempotency_table, client(dynamodb, "dynamodb"))
     return ForwarderRuntime(
         config=config,
         store=S3MessageStore(s3, config.bucket, config.message_prefix),
-        sender=sender or SesRawSender(sesv2),
-        aliases=aliases or SsmAliasStore(ssm, config.alias_path, config.alias_cache_seconds),
+        sender=sender,
+        aliases=aliases or SsmAliasStore(client(ssm, "ssm"), config.alias_path, config.alias_cache_seconds),
+        index=S3OutcomeIndex(s3, config.bucket, config.index_prefix),
     )

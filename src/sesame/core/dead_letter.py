@@ -1,0 +1,138 @@
+"""Dead letters: forwarding attempts Lambda gave up on, and what the operator is told.
+
+The forwarder's on-failure destination delivers a record with the original SES event
+(``requestPayload``), the error (``responsePayload``) and the attempt count
+(``requestContext.approximateInvokeCount``). A plain Lambda DLQ message (the event alone,
+the error in message attributes) is understood too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sesame.core.event import InboundMail, InvalidEvent, parse_ses_event
+
+
+class PoisonRecord(ValueError):
+    """A queue record that is not a dead-lettered SES event."""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    mails: tuple[InboundMail, ...]
+    event: dict[str, Any]
+    error_type: str
+    error_message: str
+    condition: str
+    attempts: int | None
+    request_id: str | None
+    function_arn: str | None
+    failed_at: str | None
+
+    @property
+    def error(self) -> str:
+        return f"{self.error_type}: {self.error_message}" if self.error_type else self.error_message
+
+
+def parse_dead_letter(body: str, attributes: dict[str, Any] | None = None) -> DeadLetter:
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise PoisonRecord(f"record body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise PoisonRecord("record body is not a JSON object")
+    if "requestPayload" in data:
+        event = data["requestPayload"]
+        context = data.get("requestContext") or {}
+        response = data.get("responsePayload") or {}
+        error_type = str(response.get("errorType", "")) if isinstance(response, dict) else ""
+        error_message = str(response.get("errorMessage", response)) if isinstance(response, dict) else str(response)
+        condition = str(context.get("condition", "unknown"))
+        attempts = context.get("approximateInvokeCount")
+        request_id, function_arn = context.get("requestId"), context.get("functionArn")
+        failed_at = data.get("timestamp")
+    else:  # a plain DLQ message: the event itself, the error in message attributes
+        event = data
+        attrs = attributes or {}
+        error_type = ""
+        error_message = _attribute(attrs, "ErrorMessage") or "unknown error (plain dead-letter queue record)"
+        condition, attempts, function_arn, failed_at = "DeadLetterQueue", None, None, None
+        request_id = _attribute(attrs, "RequestID")
+    if not isinstance(event, dict):
+        raise PoisonRecord("the dead-lettered payload is not an event object")
+    try:
+        mails = tuple(parse_ses_event(event))
+    except InvalidEvent as exc:
+        raise PoisonRecord(f"the dead-lettered payload is {exc}") from None
+    return DeadLetter(
+        mails=mails,
+        event=event,
+        error_type=error_type,
+        error_message=error_message,
+        condition=condition,
+        attempts=int(attempts) if isinstance(attempts, int | str) and str(attempts).isdigit() else None,
+        request_id=request_id,
+        function_arn=function_arn,
+        failed_at=failed_at,
+    )
+
+
+def _attribute(attrs: dict[str, Any], name: str) -> str | None:
+    value = attrs.get(name)
+    if isinstance(value, dict):
+        return value.get("stringValue") or value.get("StringValue")
+    return value
+
+
+def error_context(letter: DeadLetter, mail: InboundMail, *, message_location: str | None) -> dict[str, Any]:
+    """What is kept under ``error/`` beside the raw message: enough to understand and redrive."""
+    return {
+        "message_id": mail.message_id,
+        "source": mail.source,
+        "recipients": list(mail.recipients),
+        "subject": mail.subject,
+        "error": letter.error,
+        "condition": letter.condition,
+        "attempts": letter.attempts,
+        "request_id": letter.request_id,
+        "function_arn": letter.function_arn,
+        "failed_at": letter.failed_at,
+        "raw_message": message_location,
+        "event": {"Records": [r for r in letter.event.get("Records", []) if _record_id(r) == mail.message_id]},
+    }
+
+
+def _record_id(record: dict[str, Any]) -> str | None:
+    return ((record.get("ses") or {}).get("mail") or {}).get("messageId")
+
+
+def operator_report(
+    letter: DeadLetter, mail: InboundMail, *, bucket: str, context_key: str, message_location: str | None
+) -> tuple[str, str]:
+    """Subject and plain-text body of the email telling the operator what failed and what to do."""
+    subject = f"[sesame] forwarding failed for message from {mail.source or '<>'}"
+    function = letter.function_arn or "<HandleEmailFunction>"
+    lines = [
+        "Sesame could not forward a message. It has not been lost.",
+        "",
+        f"Message id:  {mail.message_id}",
+        f"Received:    {mail.timestamp.isoformat()}",
+        f"Sender:      {mail.source or '<>'}",
+        f"Recipients:  {', '.join(mail.recipients)}",
+        f"Subject:     {mail.subject or '(none)'}",
+        f"Error:       {letter.error}",
+        f"Gave up:     {letter.condition}" + (f" after {letter.attempts} attempt(s)" if letter.attempts else ""),
+        "",
+        f"Raw message: {message_location or 'NOT FOUND in the bucket (see the error context)'}",
+        f"Context:     s3://{bucket}/{context_key}",
+        "",
+        "To redrive once the cause is fixed (sends are idempotent: destinations that already",
+        "received the message will not get it twice):",
+        "",
+        f"  aws s3 cp s3://{bucket}/{context_key} - | jq -c .event > event.json",
+        f"  aws lambda invoke --function-name {function} --invocation-type Event \\",
+        "      --cli-binary-format raw-in-base64-out --payload file://event.json /dev/null",
+    ]
+    return subject, "\n".join(lines) + "\n"

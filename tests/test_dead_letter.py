@@ -1,0 +1,112 @@
+"""The dead-letter function under moto: keep, index and report each failure; poison records
+do not hold back the rest of the batch."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from conftest import load_event
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+from test_handler import Context
+
+from dead_letter import app
+from sesame import config
+from sesame.core.dead_letter import PoisonRecord, parse_dead_letter
+
+BUCKET = "sesame-mail-test"
+MESSAGE_ID = "o3vrnil0e2ic28trm7dfhrc2v0cnbeccl4nbp0g1"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv(config.BUCKET, BUCKET)
+    monkeypatch.setenv(config.OPERATOR_EMAIL, "ops@example.com")
+    monkeypatch.setenv(config.NOTIFY_FROM, "sesame@example.com")
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        boto3.client("sesv2").create_email_identity(EmailIdentity="example.com")
+        app.use_runtime(None)
+        yield s3
+        app.use_runtime(None)
+
+
+def sent() -> list[Any]:
+    return ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+
+
+def test_given_a_failed_forwarding_then_it_is_kept_indexed_and_reported(aws: Any) -> None:
+    aws.put_object(Bucket=BUCKET, Key=f"messages/{MESSAGE_ID}", Body=b"Subject: x\r\n\r\nbody\r\n")
+
+    result = app.lambda_handler(load_event("sqs_dead_letter.json"), Context())
+
+    assert result == {"batchItemFailures": []}
+    kept = aws.get_object(Bucket=BUCKET, Key=f"error/{MESSAGE_ID}.eml")["Body"].read()
+    assert kept == b"Subject: x\r\n\r\nbody\r\n"
+    context = json.loads(aws.get_object(Bucket=BUCKET, Key=f"error/{MESSAGE_ID}.json")["Body"].read())
+    assert context["error"].startswith("TooManyRequestsException: ")
+    assert (context["attempts"], context["condition"]) == (3, "RetriesExhausted")
+    assert context["event"]["Records"][0]["ses"]["mail"]["messageId"] == MESSAGE_ID
+    index = json.loads(aws.get_object(Bucket=BUCKET, Key=f"index/2026/11/20/{MESSAGE_ID}.json")["Body"].read())
+    assert [(o["recipient"], o["status"]) for o in index["outcomes"]] == [
+        ("john@example.com", "failed"),
+        ("team@example.com", "failed"),
+    ]
+    (mail,) = sent()
+    assert mail.destinations["ToAddresses"] == ["ops@example.com"]
+    assert mail.source == "sesame@example.com"
+    assert MESSAGE_ID in mail.body and "jane@sender.example" in mail.body
+    assert "aws lambda invoke" in mail.body and "TooManyRequestsException" in mail.body
+
+
+def test_given_the_forwarder_already_indexed_the_message_then_its_record_is_kept(aws: Any) -> None:
+    aws.put_object(Bucket=BUCKET, Key=f"index/2026/11/20/{MESSAGE_ID}.json", Body=b'{"from":"forwarder"}\n')
+    app.lambda_handler(load_event("sqs_dead_letter.json"), Context())
+    assert aws.get_object(Bucket=BUCKET, Key=f"index/2026/11/20/{MESSAGE_ID}.json")["Body"].read() == (
+        b'{"from":"forwarder"}\n'
+    )
+    context = json.loads(aws.get_object(Bucket=BUCKET, Key=f"error/{MESSAGE_ID}.json")["Body"].read())
+    assert context["raw_message"] is None  # the raw message was already gone; the report says so
+
+
+def test_given_a_batch_with_one_poison_record_then_only_it_fails(aws: Any) -> None:
+    event = load_event("sqs_dead_letter.json")
+    good = event["Records"][0]
+    poison = copy.deepcopy(good) | {"messageId": "poison-1", "body": "this is not json"}
+    second = copy.deepcopy(good) | {"messageId": "good-2"}
+    event["Records"] = [poison, good, second]
+
+    result = app.lambda_handler(event, Context())
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "poison-1"}]}
+    assert len(sent()) == 2  # both good records reported despite the poison one before them
+
+
+def test_given_the_plain_dlq_shape_then_the_error_comes_from_attributes() -> None:
+    ses_event = load_event("ses_email_receiving.json")
+    letter = parse_dead_letter(
+        json.dumps(ses_event), {"ErrorMessage": {"stringValue": "Task timed out", "dataType": "String"}}
+    )
+    assert letter.error == "Task timed out" and letter.condition == "DeadLetterQueue"
+    assert [m.message_id for m in letter.mails] == [MESSAGE_ID]
+
+
+@pytest.mark.parametrize("body", ["[]", '{"requestPayload": 5}', '{"requestPayload": {"Records": [{}]}}'])
+def test_bodies_that_are_not_failed_ses_events_are_poison(body: str) -> None:
+    with pytest.raises(PoisonRecord):
+        parse_dead_letter(body)
+
+
+def test_missing_configuration_is_named() -> None:
+    from sesame.config import ConfigError
+    from sesame.dead_letter_runtime import build_dead_letter_runtime
+
+    with pytest.raises(ConfigError, match="SESAME_BUCKET, SESAME_OPERATOR_EMAIL, SESAME_NOTIFY_FROM"):
+        build_dead_letter_runtime({})
