@@ -23,6 +23,10 @@ def add_aws_options(parser: argparse.ArgumentParser) -> None:
 
 def aws_client(args: argparse.Namespace, service: str) -> Any:
     import boto3
+    from botocore.exceptions import BotoCoreError
 
-    session = boto3.Session(profile_name=args.profile, region_name=args.region)
-    return session.client(service, endpoint_url=args.endpoint_url)
+    try:
+        session = boto3.Session(profile_name=args.profile, region_name=args.region)
+        return session.client(service, endpoint_url=args.endpoint_url)
+    except BotoCoreError as exc:  # unknown profile, no region, bad endpoint URL
+        raise CommandError(str(exc)) from None

@@ -144,6 +144,29 @@ def _expiry(address: str, value: Any) -> date | None:
     raise AliasConfigError(f"alias {address!r}: 'expires' must be a date like 2027-01-31")
 
 
+def dump_aliases_toml(config: AliasConfig) -> str:
+    """``config`` written back as an ``aliases.toml`` (what ``sesame aliases export`` prints)."""
+    lines: list[str] = []
+    if config.settings:
+        lines.append("[settings]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in sorted(config.settings.items())]
+        lines.append("")
+    if config.table.domain_aliases:
+        lines.append("[domains]")
+        lines += [f"{json.dumps(s)} = {json.dumps(t)}" for s, t in sorted(config.table.domain_aliases.items())]
+        lines.append("")
+    lines.append("[aliases]")
+    for key, alias in sorted(config.table.aliases.items()):
+        to = json.dumps(list(alias.destinations))
+        if alias.enabled and alias.expires is None:
+            lines.append(f"{json.dumps(key)} = {to}")
+        else:
+            extra = "" if alias.enabled else ", enabled = false"
+            extra += f', expires = "{alias.expires.isoformat()}"' if alias.expires else ""
+            lines.append(f"{json.dumps(key)} = {{ to = {to}{extra} }}")
+    return "\n".join(lines) + "\n"
+
+
 # --- SSM Parameter Store layout --------------------------------------------------------
 
 
