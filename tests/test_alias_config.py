@@ -139,3 +139,15 @@ def test_missing_or_undecodable_file_is_a_config_error(tmp_path: Path) -> None:
     broken.write_text("[aliases\n")
     with pytest.raises(AliasConfigError, match=str(broken)):
         load_aliases_file(broken)
+
+
+def test_a_config_dumped_as_toml_loads_back_identical() -> None:
+    from sesame.core.alias_config import dump_aliases_toml
+
+    original = load_aliases_file(ROOT / "aliases.toml")
+    text = dump_aliases_toml(original)
+    again = parse_aliases_toml(text)
+    assert dict(again.table.aliases) == dict(original.table.aliases)
+    assert dict(again.table.domain_aliases) == dict(original.table.domain_aliases)
+    assert dict(again.settings) == dict(original.settings)
+    assert dump_aliases_toml(parse_aliases_toml("")) == "[aliases]\n"

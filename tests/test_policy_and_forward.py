@@ -258,3 +258,39 @@ def test_settings_validate_their_values() -> None:
         Settings(from_template="pöst@example.com")
     assert Settings(from_template="{local}@relay.{domain}").from_address("a@example.com") == "a@relay.example.com"
     assert Settings().replace(unknown="drop").unknown == "drop"
+
+
+def test_a_dsn_without_the_original_message_still_explains_the_failure() -> None:
+    from sesame.core.bounce import build_dsn
+    from sesame.core.outcome import Decision
+
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    dsn = build_dsn(
+        bounce_from="mailer-daemon@example.com",
+        to="jane@sender.example",
+        decisions=[Decision("x@example.com", "bounce", "something-new")],
+        original=None,
+        original_message_id="m1",
+        reporting_mta="sesame.local",
+        arrival=now,
+        now=now,
+    )
+    parsed = email.message_from_bytes(dsn, policy=email.policy.default)
+    parts = [p.get_content_type() for p in parsed.iter_parts()]
+    assert parts == ["text/plain", "message/delivery-status", "text/rfc822-headers"]
+    assert b"Status: 5.0.0" in dsn and b"something-new" in dsn
+
+
+def test_decisions_serialize_for_logs_and_preview() -> None:
+    (bounce,) = decide(mail("nobody@example.com"), TABLE, Settings())
+    assert bounce.as_dict() == {
+        "recipient": "nobody@example.com",
+        "action": "bounce",
+        "reason": "unknown-recipient",
+        "rule": None,
+        "destinations": [],
+        "status_code": "5.1.1",
+    }
+    (group,) = decide(mail("team@example.com"), parse_aliases_toml(
+        '[aliases]\n"team@example.com" = ["ghost@example.com", "x@o.example"]\n').table, Settings())
+    assert group.as_dict()["warnings"] == ["ghost@example.com: an address of ours with no alias, skipped"]

@@ -82,22 +82,18 @@ def preview(raw: bytes, recipient: str, config: AliasConfig, *, sender: str | No
         defects = list(dict.fromkeys(result.defects))
     elif decision.action == "bounce":
         note = may_bounce(mail, message)
-    summary: dict[str, Any] = {
-        "recipient": decision.recipient,
-        "action": decision.action if not (decision.action == "bounce" and note) else "drop",
-        "reason": decision.reason,
-        "rule": decision.rule,
-        "destinations": list(decision.destinations),
+    held_back = note is not None
+    summary: dict[str, Any] = decision.as_dict() | {
+        "action": "drop" if held_back else decision.action,
         "from": settings.from_address(recipient) if decision.action == "forward" else None,
         "size": len(out) if out is not None else None,
         "defects": [d.as_dict() for d in defects],
         "warnings": list(decision.warnings),
         "message": out,
     }
-    if note:
+    if held_back:
         summary["detail"] = f"bounce held back: {note}"
-    if decision.status_code and summary["action"] == "bounce":
-        summary["status_code"] = decision.status_code
+        summary.pop("status_code", None)
     return summary
 
 

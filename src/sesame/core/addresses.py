@@ -32,10 +32,3 @@ def split_address(address: str) -> tuple[str, str]:
     local, _, domain = address.rpartition("@")
     return local, domain
 
-
-def is_valid_address(address: str) -> bool:
-    try:
-        normalize_address(address)
-    except InvalidAddress:
-        return False
-    return True
