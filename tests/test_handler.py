@@ -163,3 +163,14 @@ def test_given_no_bucket_configured_then_a_clear_configuration_error(monkeypatch
     app.use_runtime(None)
     with pytest.raises(config.ConfigError, match="SESAME_BUCKET is not set"):
         app.runtime()
+
+
+def test_aliases_are_read_once_and_reused_while_cached(aws: dict[str, Any]) -> None:
+    from sesame.adapters.ssm import SsmAliasStore
+
+    store = SsmAliasStore(aws["ssm"], "/sesame", max_age=300)
+    first = store.load()
+    aws["ssm"].put_parameter(Name="/sesame/aliases/example.com/new", Value="n@o.example", Type="String")
+    assert store.load() is first  # within max_age: the cached table, no SSM call
+    fresh = SsmAliasStore(aws["ssm"], "/sesame", max_age=0).load()
+    assert "new@example.com" in fresh.table.aliases

@@ -15,6 +15,7 @@ class SsmAliasStore:
         self._provider = SSMProvider(boto3_client=client)
         self._path = "/" + path.strip("/")
         self._max_age = max_age
+        self._parsed: tuple[object, AliasConfig] | None = None
 
     @property
     def path(self) -> str:
@@ -22,4 +23,7 @@ class SsmAliasStore:
 
     def load(self) -> AliasConfig:
         params = self._provider.get_multiple(self._path, max_age=self._max_age, recursive=True, decrypt=True)
-        return from_parameters(params)  # type: ignore[arg-type]
+        # Powertools hands back its cached dict until max_age passes: parse it once.
+        if self._parsed is None or self._parsed[0] is not params:
+            self._parsed = (params, from_parameters(params))  # type: ignore[arg-type]
+        return self._parsed[1]

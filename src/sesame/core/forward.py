@@ -47,7 +47,7 @@ class Forwarder:
     store: MessageStore
     sender: Sender
     settings: Settings
-    reporting_mta: str = "sesame.local"
+    reporting_mta: str | None = None  # the DSN's Reporting-MTA; default: the recipient's domain
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def handle(self, mail: InboundMail, table: AliasTable) -> MessageReport:
@@ -125,7 +125,7 @@ class Forwarder:
             decisions=decisions,
             original=message,
             original_message_id=mail.message_id,
-            reporting_mta=self.reporting_mta,
+            reporting_mta=self.reporting_mta or domain,
             arrival=mail.timestamp,
             now=self.clock(),
         )
