@@ -6,12 +6,16 @@ BIN    := $(VENV)/bin
 SAM_VERSION := 1.170.0
 SAM_VENV := .tools/sam
 SAM      := $(SAM_VENV)/bin/sam
+# checkov, pinned, in a tool virtualenv of its own as well.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := .tools/checkov
+CHECKOV      := $(CHECKOV_VENV)/bin/checkov
 # `sam build` for the python3.13 runtime needs a 3.13 interpreter on PATH.
 PY313_DIR ?= $(shell pyenv root 2>/dev/null)/versions/3.13.0/bin
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: venv run test unit lint build bench clean
+.PHONY: venv run test unit lint checkov build bench clean
 
 venv: $(VENV)/.installed
 
@@ -25,20 +29,32 @@ $(SAM):
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_VERSION)'
 
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+
 run: venv
+	@echo "From another terminal: $(BIN)/python -m sesame.local.send --to john@example.com"
 	$(BIN)/sesame local --aliases aliases.toml
 
-lint: venv $(SAM)
+lint: venv $(SAM) checkov
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
+
+# The SAM template as written, then as translated (the IAM roles SAM generates included).
+checkov: venv $(CHECKOV)
+	$(CHECKOV) --config-file .checkov.yaml --file template.yaml
+	$(BIN)/python tests/test_template.py .aws-sam/translated.json
+	$(CHECKOV) --config-file .checkov.yaml --file .aws-sam/translated.json
 
 unit: venv
 	$(BIN)/pytest
 
-test: venv lint
+test: venv lint build
 	$(BIN)/pytest --cov=sesame.core --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=95
 
 build: $(SAM)
+	@test -x "$(PY313_DIR)/python3.13" || { echo "sam build needs python3.13: set PY313_DIR to its bin folder" >&2; exit 1; }
 	PATH="$(PY313_DIR):$$PATH" $(SAM) build --template template.yaml
 
 bench: venv
