@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from sesame import __version__
-from sesame.cli import aliases, preview
+from sesame.cli import aliases, local, preview
 from sesame.cli.common import CommandError
 
-COMMANDS = [preview, aliases]
+COMMANDS = [preview, aliases, local]
 
 
 def build_parser() -> argparse.ArgumentParser:
