@@ -115,12 +115,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
             body_offset, has_separator = next_pos, True
             break
         if b"\x00" in line or b"\r" in line:
-            header = fields[-1][0] if line[0] in _WSP and fields else None
-            if b"\x00" in line:
-                defects.append(Defect("nul-in-header", header))
-            if b"\r" in line:
-                defects.append(Defect("bare-cr-in-header", header))
-            line = line.replace(b"\x00", b"").replace(b"\r", b" ")
+            line = _mend_line(line, fields[-1][0] if line[0] in _WSP and current is not None else None, defects)
 
         if line[:1] and line[0] in _WSP:
             if current is None:
@@ -160,3 +155,16 @@ def parse_message(raw: bytes) -> ParsedMessage:
         has_separator=has_separator,
         defects=tuple(defects),
     )
+
+
+def _mend_line(line: bytes, continued: str | None, defects: list[Defect]) -> bytes:
+    """``line`` without NUL bytes and bare CRs, each kind met logged against its field."""
+    mended = line.replace(b"\x00", b"").replace(b"\r", b" ")
+    header = continued
+    if header is None and (match := _FIELD_START.match(mended)) is not None:
+        header = match.group(1).decode("ascii")
+    if b"\x00" in line:
+        defects.append(Defect("nul-in-header", header))
+    if b"\r" in line:
+        defects.append(Defect("bare-cr-in-header", header))
+    return mended

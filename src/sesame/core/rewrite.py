@@ -13,6 +13,7 @@ import email.policy
 import email.utils
 import unicodedata
 from dataclasses import dataclass
+from email.headerregistry import AddressHeader
 
 from sesame.core.message import Defect, HeaderField, ParsedMessage, parse_message
 
@@ -45,6 +46,7 @@ SINGLE_INSTANCE = frozenset(
 
 MAX_LINE = 998  # RFC 5322 section 2.1.1, without the CRLF
 MAX_NAME_CHARS = 64
+MAX_ADDRESS = 254  # RFC 5321 section 4.5.3.1.3, a path without its angle brackets
 _FOLD_POLICY = email.policy.SMTP.clone(max_line_length=78)
 # Characters that could end a header line or a quoted string in some reader.
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
@@ -80,13 +82,17 @@ def rewrite(parsed: ParsedMessage, options: RewriteOptions) -> RewriteResult:
     original_from = _original_senders(from_fields, options.envelope_sender, defects)
     new_from = _format_from(original_from, options.from_address, eol)
 
-    marker = safe_display_text(options.alias, limit=254).encode("ascii", "replace").decode()
+    marker = safe_display_text(options.alias, limit=MAX_ADDRESS).encode("ascii", "replace").decode()
     out: list[bytes] = [_plain_field(options.marker_header, marker, eol)]
     seen: set[str] = set()
     has_reply_to = False
     for field in parsed.fields:
         key = field.key
         if key in REMOVED or key.startswith(REMOVED_PREFIXES):
+            continue
+        if key == "reply-to" and not has_reply_to and not _has_usable_address(field.text()):
+            # Judged before de-duplication, so a usable second copy still wins over none.
+            defects.append(Defect("unusable-reply-to", field.name))
             continue
         if key in SINGLE_INSTANCE:
             if key in seen:
@@ -96,15 +102,10 @@ def rewrite(parsed: ParsedMessage, options: RewriteOptions) -> RewriteResult:
         if key == "from":
             out.append(new_from)
             continue
-        if key == "reply-to":
-            if _has_usable_address(field.text()):
-                has_reply_to = True
-            else:
-                defects.append(Defect("unusable-reply-to", field.name))
-                continue
         rendered = _sendable(field, eol, defects)
         if rendered is not None:
             out.append(rendered)
+            has_reply_to = has_reply_to or key == "reply-to"
 
     if not from_fields:
         defects.append(Defect("missing-from"))
@@ -125,33 +126,46 @@ def _original_senders(
     """Who really sent the message: the From addresses, or the envelope sender without one."""
     senders: list[tuple[str, str]] = []
     if from_fields:
-        senders = [(name, addr) for name, addr in _parse_addresses(from_fields[0].text()) if "@" in addr]
+        senders = _parse_addresses(from_fields[0].text())
         if not senders:
             defects.append(Defect("unparseable-from", "From"))
-    if not senders and _is_real_address(envelope_sender):
-        senders = [("", envelope_sender)]
+    if not senders:
+        senders = [("", addr) for _, addr in _parse_addresses(envelope_sender)[:1]]
     return tuple(senders)
 
 
 def _parse_addresses(text: str) -> list[tuple[str, str]]:
-    """Addresses in an address-list header, display names decoded (RFC 2047)."""
+    """The ``local@domain`` addresses in an address-list header, display names decoded (RFC 2047).
+
+    The stdlib's token parser is used directly rather than through ``header_factory``: the
+    latter refuses a whole header when one decoded display name holds CR or LF, and the
+    ``getaddresses`` fallback then misreads ``=?utf-8?q?Jane=0D=0ABcc:_x@evil?= <a@b>`` as a
+    group named ``=?utf-8?q?Jane=0D=0ABcc`` holding the attacker's address.
+    """
     try:
-        header = _FOLD_POLICY.header_factory("to", text)
-        return [(a.display_name, a.addr_spec) for a in header.addresses]  # type: ignore[attr-defined]
+        parsed = [
+            (mailbox.display_name or "", mailbox.addr_spec or "", mailbox.local_part, mailbox.domain)
+            for address in AddressHeader.value_parser(text).addresses
+            for mailbox in address.all_mailboxes
+        ]
+        return [(name, addr) for name, addr, local, domain in parsed if local and domain and "@" in addr]
     except Exception:  # noqa: BLE001 - the stdlib parser raises assorted errors on junk
         return [
-            (str(email.header.make_header(email.header.decode_header(name))) if name else "", addr)
+            (_decode_words(name), addr)
             for name, addr in email.utils.getaddresses([text])
+            if all(addr.rpartition("@")[::2])  # a local part and a domain
         ]
 
 
-def _is_real_address(address: str) -> bool:
-    address = address.strip()
-    return bool(address) and address != "<>" and "@" in address
+def _decode_words(name: str) -> str:
+    try:
+        return str(email.header.make_header(email.header.decode_header(name)))
+    except Exception:  # noqa: BLE001 - unknown charsets, broken base64
+        return name
 
 
 def _has_usable_address(text: str) -> bool:
-    return any("@" in addr for _, addr in _parse_addresses(text))
+    return bool(_parse_addresses(text))
 
 
 def safe_display_text(text: str, limit: int = MAX_NAME_CHARS) -> str:
@@ -171,7 +185,7 @@ def display_name_for(senders: tuple[tuple[str, str], ...]) -> str:
     if not senders:
         return "unknown sender"
     name, addr = senders[0]
-    addr = safe_display_text(addr, limit=254)
+    addr = safe_display_text(addr, limit=MAX_ADDRESS)
     name = safe_display_text(name)
     if not name or name.lower() == addr.lower():
         return addr
@@ -180,25 +194,39 @@ def display_name_for(senders: tuple[tuple[str, str], ...]) -> str:
 
 def _format_from(senders: tuple[tuple[str, str], ...], from_address: str, eol: bytes) -> bytes:
     display = display_name_for(senders)
-    if display.isascii():
-        return _plain_field("From", f'"{display}" <{from_address}>', eol)
-    encoded = email.header.Header(display, "utf-8", header_name="From").encode(linesep=eol.decode())
-    return _plain_field("From", f"{encoded} <{from_address}>", eol)
+    if _needs_encoding(display):
+        encoded = email.header.Header(display, "utf-8", header_name="From").encode(linesep=eol.decode())
+        return _plain_field("From", f"{encoded} <{from_address}>", eol)
+    return _plain_field("From", f'"{display}" <{from_address}>', eol)
+
+
+def _needs_encoding(text: str) -> bool:
+    """Non-ASCII text, or text a reader would take for an encoded word (even inside quotes)."""
+    return not text.isascii() or "=?" in text
 
 
 def _format_reply_to(
     senders: tuple[tuple[str, str], ...], eol: bytes, defects: list[Defect]
 ) -> bytes | None:
+    """``Reply-To`` naming the original senders, one per line, names sanitised like From's."""
+    linesep = eol.decode()
     parts = []
     for name, addr in senders:
         if not addr.isascii():
             defects.append(Defect("non-ascii-address", "From"))
             continue
-        parts.append(email.utils.formataddr((safe_display_text(name), addr), charset="utf-8"))
+        if len(addr) > MAX_ADDRESS or any(ch < " " or ch == "\x7f" for ch in addr):
+            defects.append(Defect("unusable-address", "From"))
+            continue
+        name = safe_display_text(name)
+        if _needs_encoding(name):
+            phrase = email.header.Header(name, "utf-8", header_name="Reply-To").encode(linesep=linesep)
+            parts.append(f"{phrase} <{addr}>")
+        else:
+            parts.append(email.utils.formataddr((name, addr)))
     if not parts:
         return None
-    field = HeaderField("Reply-To", (b" " + ", ".join(parts).encode("ascii"),))
-    return _fold_if_long(field, eol, defects) or field.render(eol)
+    return _plain_field("Reply-To", f",{linesep} ".join(parts), eol)
 
 
 def _plain_field(name: str, value: str, eol: bytes) -> bytes:
@@ -222,16 +250,42 @@ def _fold_if_long(field: HeaderField, eol: bytes, defects: list[Defect]) -> byte
 
 
 def _refold(field: HeaderField, eol: bytes, defects: list[Defect]) -> bytes | None:
-    """Re-encode a field with the stdlib's header folding (RFC 2047/2231, 78-column lines)."""
+    """Re-encode a field with the stdlib's header folding (RFC 2047/2231, 78-column lines).
+
+    The structured fold decodes encoded words before re-encoding them, and before Python
+    3.11.10 / 3.12.5 it wrote a decoded CR LF out raw (CVE-2024-6923): ``=?utf-8?q?=0D=0ABcc:
+    _x?=`` inside an 8-bit Subject became a Bcc line. So every result is checked to be one
+    field of ASCII lines; if the structured fold fails the check, the value is encoded as
+    opaque text instead, and if that fails too the field is dropped.
+    """
     policy = _FOLD_POLICY.clone(linesep=eol.decode())
     text = field.text()
-    try:
-        folded = policy.header_factory(field.name, text).fold(policy=policy)
-    except Exception:  # noqa: BLE001 - fall back to treating the value as plain text
-        folded = email.header.Header(text, "utf-8", header_name=field.name).encode(linesep=eol.decode())
-        folded = f"{field.name}: {folded}{eol.decode()}"
-    data = folded.encode("ascii", errors="replace")
-    if any(len(line) > MAX_LINE for line in data.split(eol)):
-        defects.append(Defect("unrepairable-header-dropped", field.name))
-        return None
-    return data
+    for fold in (_fold_structured, _fold_as_text):
+        try:
+            data = fold(field.name, text, policy).encode("ascii")
+        except Exception:  # noqa: BLE001 - the stdlib folder raises assorted errors on junk
+            continue
+        if _is_one_field(data, field.name, eol):
+            return data
+    defects.append(Defect("unrepairable-header-dropped", field.name))
+    return None
+
+
+def _fold_structured(name: str, text: str, policy: email.policy.EmailPolicy) -> str:
+    return policy.header_factory(name, text).fold(policy=policy)
+
+
+def _fold_as_text(name: str, text: str, policy: email.policy.EmailPolicy) -> str:
+    encoded = email.header.Header(text, "utf-8", header_name=name).encode(linesep=policy.linesep)
+    return f"{name}: {encoded}{policy.linesep}"
+
+
+def _is_one_field(data: bytes, name: str, eol: bytes) -> bool:
+    """``data`` is exactly one header field named ``name``: no line of it could start another."""
+    if not data.endswith(eol) or not data[: len(name) + 1].lower() == name.lower().encode() + b":":
+        return False
+    lines = data[: -len(eol)].split(eol)
+    return all(
+        len(line) <= MAX_LINE and b"\r" not in line and b"\n" not in line and b"\x00" not in line
+        for line in lines
+    ) and all(line[:1] in (b" ", b"\t") and line.strip(b" \t") for line in lines[1:])

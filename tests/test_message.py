@@ -1,0 +1,248 @@
+"""parse_message: the header block split into fields, the body left as an offset."""
+
+from __future__ import annotations
+
+import pytest
+
+from sesame.core.message import Defect, HeaderField, ParsedMessage, parse_message
+
+
+def kinds(parsed: ParsedMessage) -> list[tuple[str, str | None]]:
+    return [(d.kind, d.header) for d in parsed.defects]
+
+
+# --- Defect / HeaderField / ParsedMessage -------------------------------------------------
+
+
+def test_GIVEN_defect_with_header_WHEN_as_dict_THEN_both_keys() -> None:
+    assert Defect("duplicate-header", "Date").as_dict() == {"kind": "duplicate-header", "header": "Date"}
+
+
+def test_GIVEN_defect_without_header_WHEN_as_dict_THEN_kind_only() -> None:
+    assert Defect("no-body").as_dict() == {"kind": "no-body"}
+
+
+def test_GIVEN_folded_field_WHEN_unfolded_THEN_lines_joined_and_outer_space_trimmed() -> None:
+    field = HeaderField("Subject", (b"  Hello", b" world ", b"\tagain  "))
+    assert field.key == "subject"
+    assert field.unfolded == b"Hello world \tagain"
+    assert field.text() == "Hello world \tagain"
+
+
+def test_GIVEN_utf8_value_WHEN_text_THEN_decoded_as_utf8() -> None:
+    assert HeaderField("Subject", (" Grüße".encode(),)).text() == "Grüße"
+
+
+def test_GIVEN_latin1_value_WHEN_text_THEN_decoded_as_windows_1252() -> None:
+    assert HeaderField("Subject", (b" caf\xe9 \x80 \x81",)).text() == "café € \ufffd"
+
+
+def test_GIVEN_ascii_and_8bit_fields_WHEN_is_ascii_THEN_each_line_counts() -> None:
+    assert HeaderField("A", (b" x", b" y")).is_ascii
+    assert not HeaderField("A", (b" x", b" \xff")).is_ascii
+
+
+def test_GIVEN_folded_field_WHEN_rendered_THEN_lines_joined_with_eol() -> None:
+    field = HeaderField("Subject", (b" a", b" b"))
+    assert field.render(b"\r\n") == b"Subject: a\r\n b\r\n"
+    assert field.render(b"\n") == b"Subject: a\n b\n"
+
+
+def test_GIVEN_message_WHEN_body_THEN_zero_copy_view_of_raw() -> None:
+    raw = b"A: 1\r\n\r\nbody"
+    parsed = parse_message(raw)
+    body = parsed.body
+    assert isinstance(body, memoryview)
+    assert body.obj is raw
+    assert bytes(body) == b"body"
+
+
+def test_GIVEN_repeated_fields_WHEN_get_all_and_first_THEN_case_insensitive_in_order() -> None:
+    parsed = parse_message(b"Received: a\r\nreceived: b\r\nX: 1\r\n\r\n")
+    assert [f.text() for f in parsed.get_all("RECEIVED")] == ["a", "b"]
+    first = parsed.first("received")
+    assert first is not None and first.text() == "a"
+    assert parsed.first("Subject") is None
+
+
+# --- parse_message: well-formed input -----------------------------------------------------
+
+
+def test_GIVEN_crlf_message_WHEN_parsed_THEN_fields_body_offset_and_no_defects() -> None:
+    raw = b"From: a@b.example\r\nSubject: hi\r\n there\r\n\r\nline 1\r\nline 2\r\n"
+    parsed = parse_message(raw)
+    assert [(f.name, f.lines) for f in parsed.fields] == [("From", (b" a@b.example",)), ("Subject", (b" hi", b" there"))]
+    assert raw[parsed.body_offset :] == b"line 1\r\nline 2\r\n"
+    assert parsed.eol == b"\r\n"
+    assert parsed.has_separator
+    assert parsed.defects == ()
+    assert parsed.raw is raw
+
+
+def test_GIVEN_body_looking_like_headers_WHEN_parsed_THEN_body_not_read() -> None:
+    raw = b"A: 1\r\n\r\nB: 2\r\n\r\nC: 3\r\n"
+    parsed = parse_message(raw)
+    assert [f.name for f in parsed.fields] == ["A"]
+    assert raw[parsed.body_offset :] == b"B: 2\r\n\r\nC: 3\r\n"
+
+
+def test_GIVEN_empty_body_WHEN_parsed_THEN_offset_at_end() -> None:
+    raw = b"A: 1\r\n\r\n"
+    parsed = parse_message(raw)
+    assert parsed.body_offset == len(raw) and parsed.has_separator and parsed.defects == ()
+
+
+def test_GIVEN_empty_value_WHEN_parsed_THEN_field_kept_with_empty_line() -> None:
+    parsed = parse_message(b"Subject:\r\n\r\n")
+    assert parsed.fields == (HeaderField("Subject", (b"",)),)
+
+
+def test_GIVEN_colon_in_value_WHEN_parsed_THEN_split_at_first_colon() -> None:
+    (field,) = parse_message(b"X-Time: 12:30:00\r\n\r\n").fields
+    assert field.name == "X-Time" and field.lines == (b" 12:30:00",)
+
+
+# --- parse_message: defects ------------------------------------------------------------
+
+
+def test_GIVEN_bare_lf_message_WHEN_parsed_THEN_lf_kept_and_defect_logged() -> None:
+    raw = b"From: a@b.example\nSubject: x\n\nbody\n"
+    parsed = parse_message(raw)
+    assert parsed.eol == b"\n"
+    assert raw[parsed.body_offset :] == b"body\n"
+    assert kinds(parsed) == [("bare-lf-line-endings", None)]
+
+
+def test_GIVEN_crlf_message_with_one_lf_line_WHEN_parsed_THEN_eol_from_first_line() -> None:
+    parsed = parse_message(b"A: 1\r\nB: 2\nC: 3\r\n\r\nbody")
+    assert parsed.eol == b"\r\n"
+    assert [f.name for f in parsed.fields] == ["A", "B", "C"]
+    assert parsed.defects == ()
+
+
+def test_GIVEN_no_newline_at_all_WHEN_parsed_THEN_crlf_assumed_and_no_body() -> None:
+    parsed = parse_message(b"Subject: only")
+    assert parsed.eol == b"\r\n"
+    assert parsed.fields == (HeaderField("Subject", (b" only",)),)
+    assert parsed.body_offset == len(b"Subject: only") and not parsed.has_separator
+    assert kinds(parsed) == [("no-body", None)]
+
+
+def test_GIVEN_headers_only_WHEN_parsed_THEN_no_body_defect() -> None:
+    raw = b"A: 1\r\nB: 2\r\n"
+    parsed = parse_message(raw)
+    assert parsed.body_offset == len(raw)
+    assert kinds(parsed) == [("no-body", None)]
+
+
+def test_GIVEN_empty_input_WHEN_parsed_THEN_nothing_and_no_defect() -> None:
+    parsed = parse_message(b"")
+    assert parsed.fields == () and parsed.body_offset == 0 and parsed.defects == ()
+    assert not parsed.has_separator
+
+
+def test_GIVEN_nul_in_value_WHEN_parsed_THEN_removed_and_logged_against_field() -> None:
+    parsed = parse_message(b"Subject: a\x00b\r\n\r\n")
+    assert parsed.fields[0].lines == (b" ab",)
+    assert kinds(parsed) == [("nul-in-header", "Subject")]
+
+
+def test_GIVEN_nul_in_name_WHEN_parsed_THEN_name_mended() -> None:
+    parsed = parse_message(b"Sub\x00ject: a\r\n\r\n")
+    assert parsed.fields[0].name == "Subject"
+    assert kinds(parsed) == [("nul-in-header", "Subject")]
+
+
+def test_GIVEN_nul_and_bare_cr_in_continuation_WHEN_parsed_THEN_logged_against_continued_field() -> None:
+    parsed = parse_message(b"Subject: a\r\n b\x00\rc\r\n\r\n")
+    assert parsed.fields[0].lines == (b" a", b" b c")
+    assert kinds(parsed) == [("nul-in-header", "Subject"), ("bare-cr-in-header", "Subject")]
+
+
+def test_GIVEN_bare_cr_hiding_a_header_WHEN_parsed_THEN_cr_becomes_space_not_a_line() -> None:
+    parsed = parse_message(b"Subject: hi\rBcc: x@evil.example\r\n\r\n")
+    assert [f.name for f in parsed.fields] == ["Subject"]
+    assert parsed.fields[0].lines == (b" hi Bcc: x@evil.example",)
+    assert kinds(parsed) == [("bare-cr-in-header", "Subject")]
+
+
+def test_GIVEN_unnamed_junk_with_nul_WHEN_parsed_THEN_logged_without_header() -> None:
+    parsed = parse_message(b"A: 1\r\n\x00junk\r\n\r\nbody")
+    assert kinds(parsed) == [("nul-in-header", None), ("missing-header-body-separator", None)]
+
+
+def test_GIVEN_cr_at_end_of_unterminated_last_line_WHEN_parsed_THEN_treated_as_bare_cr() -> None:
+    parsed = parse_message(b"A: 1\r\nB: 2\r")
+    assert parsed.fields[1].lines == (b" 2 ",)
+    assert kinds(parsed) == [("bare-cr-in-header", "B"), ("no-body", None)]
+
+
+def test_GIVEN_first_line_is_continuation_WHEN_parsed_THEN_dropped_each_logged() -> None:
+    parsed = parse_message(b" orphan\r\n\tagain\r\nA: 1\r\n\r\n")
+    assert [f.name for f in parsed.fields] == ["A"]
+    assert kinds(parsed) == [("continuation-without-header", None)] * 2
+
+
+def test_GIVEN_whitespace_only_continuation_WHEN_parsed_THEN_dropped_and_logged() -> None:
+    parsed = parse_message(b"Subject: a\r\n   \r\n b\r\n\r\n")
+    assert parsed.fields[0].lines == (b" a", b" b")
+    assert kinds(parsed) == [("whitespace-only-continuation", "Subject")]
+
+
+def test_GIVEN_whitespace_before_colon_WHEN_parsed_THEN_name_trimmed_and_logged() -> None:
+    parsed = parse_message(b"Subject \t: hi\r\n\r\n")
+    assert parsed.fields == (HeaderField("Subject", (b" hi",)),)
+    assert kinds(parsed) == [("whitespace-before-colon", "Subject")]
+
+
+def test_GIVEN_empty_header_name_WHEN_parsed_THEN_field_and_its_continuations_dropped() -> None:
+    parsed = parse_message(b"A: 1\r\n: orphan\r\n more orphan\r\nB: 2\r\n\r\n")
+    assert [(f.name, f.lines) for f in parsed.fields] == [("A", (b" 1",)), ("B", (b" 2",))]
+    assert kinds(parsed) == [("empty-header-name", None)]
+
+
+def test_GIVEN_mbox_from_line_first_WHEN_parsed_THEN_dropped_and_logged() -> None:
+    raw = b"From jane@sender.example Tue Jun  3 09:14:07 2025\r\nFrom: jane@sender.example\r\n\r\nbody"
+    parsed = parse_message(raw)
+    assert [f.name for f in parsed.fields] == ["From"]
+    assert kinds(parsed) == [("mbox-from-line", None)]
+    assert raw[parsed.body_offset :] == b"body"
+
+
+def test_GIVEN_mbox_from_line_not_first_WHEN_parsed_THEN_it_starts_the_body() -> None:
+    raw = b"A: 1\r\nFrom jane@sender.example Tue Jun  3 09:14:07 2025\r\n\r\nbody"
+    parsed = parse_message(raw)
+    assert [f.name for f in parsed.fields] == ["A"]
+    assert kinds(parsed) == [("missing-header-body-separator", None)]
+    assert raw[parsed.body_offset :].startswith(b"From jane@")
+    assert not parsed.has_separator
+
+
+def test_GIVEN_missing_blank_line_WHEN_parsed_THEN_body_starts_at_first_non_header() -> None:
+    raw = b"From: a@b.example\r\nSubject: x\r\nHello there: this is body\r\nmore\r\n"
+    parsed = parse_message(raw)
+    assert [f.name for f in parsed.fields] == ["From", "Subject"]
+    assert raw[parsed.body_offset :] == b"Hello there: this is body\r\nmore\r\n"
+    assert kinds(parsed) == [("missing-header-body-separator", None)]
+
+
+@pytest.mark.parametrize("line", [b"Subj\xe9ct: x", b"[junk]", b"X Y: z"])
+def test_GIVEN_line_that_is_no_header_WHEN_parsed_THEN_header_block_ends_there(line: bytes) -> None:
+    raw = b"A: 1\r\n" + line + b"\r\nB: 2\r\n\r\nbody"
+    parsed = parse_message(raw)
+    assert [f.name for f in parsed.fields] == ["A"]
+    assert raw[parsed.body_offset :].startswith(line)
+
+
+def test_GIVEN_huge_header_WHEN_parsed_THEN_kept_whole() -> None:
+    value = b"x" * 5000
+    parsed = parse_message(b"X-Big: " + value + b"\r\n\r\n")
+    assert parsed.fields[0].unfolded == value
+
+
+def test_GIVEN_large_body_WHEN_parsed_THEN_only_header_lines_become_fields() -> None:
+    body = b"\r\n".join(b"Header-Like: line %d" % i for i in range(50_000))
+    raw = b"A: 1\r\n\r\n" + body
+    parsed = parse_message(raw)
+    assert len(parsed.fields) == 1
+    assert parsed.body.nbytes == len(body)

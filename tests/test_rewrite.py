@@ -1,0 +1,552 @@
+"""rewrite: the header block SES will accept, the body untouched."""
+
+from __future__ import annotations
+
+import email
+import itertools
+import email.header
+import email.policy
+import re
+from email.message import EmailMessage
+
+import pytest
+
+from sesame.core import rewrite as rewrite_module
+from sesame.core.message import Defect, HeaderField, parse_message
+from sesame.core.rewrite import (
+    MARKER_HEADER,
+    MAX_NAME_CHARS,
+    RewriteOptions,
+    RewriteResult,
+    display_name_for,
+    rewrite,
+    rewrite_bytes,
+    safe_display_text,
+)
+
+ALIAS = "john@example.com"
+OPTIONS = RewriteOptions(alias=ALIAS, from_address=ALIAS, envelope_sender="bounce@sender.example")
+
+
+def run(raw: bytes, options: RewriteOptions = OPTIONS) -> RewriteResult:
+    return rewrite_bytes(raw, options)
+
+
+def header_lines(out: bytes) -> list[bytes]:
+    """The physical lines of the header block (either line ending)."""
+    eol = b"\r\n" if b"\r\n" in out.split(b"\n", 1)[0] + b"\n" else b"\n"
+    head = out.split(eol + eol, 1)[0]
+    return head.split(eol)
+
+
+def names(out: bytes) -> list[str]:
+    return [line.split(b":", 1)[0].decode() for line in header_lines(out) if line[:1] not in (b" ", b"\t")]
+
+
+def reparse(out: bytes) -> EmailMessage:
+    message = email.message_from_bytes(out, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def kinds(result: RewriteResult) -> list[tuple[str, str | None]]:
+    return [(d.kind, d.header) for d in result.defects]
+
+
+def assert_no_bcc(out: bytes) -> None:
+    assert reparse(out).get_all("Bcc") is None
+    assert not [line for line in re.split(rb"\r\n|\n|\r", out) if line.lower().lstrip(b"\x00").startswith(b"bcc:")]
+    assert not [n for n in names(out) if n.strip().lower() == "bcc"]
+
+
+# --- the required one: no smuggled Bcc ---------------------------------------------------
+
+INJECTIONS = {
+    "encoded-word": b"From: =?utf-8?q?Jane=0D=0ABcc:_x@evil.example?= <jane@sender.example>\r\n",
+    "encoded-word-in-quotes": b'From: "=?utf-8?q?Jane=0D=0ABcc:_x@evil.example?=" <jane@sender.example>\r\n',
+    "base64-encoded-word": b"From: =?utf-8?b?SmFuZQ0KQmNjOiB4QGV2aWwuZXhhbXBsZQ==?= <jane@sender.example>\r\n",
+    "quote-and-fold": b'From: "Jane\\" <jane@sender.example>\r\n Bcc: x@evil.example\r\n\t\\"" <jane@sender.example>\r\n',
+    "unquoted-fold": b"From: Jane\r\n Bcc: x@evil.example\r\n <jane@sender.example>\r\n",
+    "bare-cr": b'From: "Jane\rBcc: x@evil.example" <jane@sender.example>\r\n',
+    "line-separator": 'From: "Jane\u2028Bcc: x@evil.example" <jane@sender.example>\r\n'.encode(),
+    "next-line": 'From: "Jane\u0085Bcc: x@evil.example" <jane@sender.example>\r\n'.encode(),
+    "nul": b'From: "Jane\x00\r\nBcc: x@evil.example" <jane@sender.example>\r\n',
+}
+
+
+@pytest.mark.parametrize("from_line", INJECTIONS.values(), ids=INJECTIONS.keys())
+def test_GIVEN_from_display_name_hiding_crlf_bcc_WHEN_rewritten_THEN_output_has_no_bcc_header(from_line: bytes) -> None:
+    raw = from_line + b"To: john@example.com\r\nSubject: hi\r\n\r\nbody\r\n"
+    out = run(raw).message
+    assert_no_bcc(out)
+    message = reparse(out)
+    assert [a.addr_spec for a in message["From"].addresses] == [ALIAS]
+    assert "\n" not in str(message["From"]) and "\r" not in str(message["From"])
+    assert out.endswith(b"\r\n\r\nbody\r\n")
+
+
+def test_GIVEN_encoded_crlf_from_WHEN_rewritten_THEN_real_sender_is_named_not_the_smuggled_one() -> None:
+    result = run(INJECTIONS["encoded-word"] + b"\r\nbody")
+    assert result.original_from == (("Jane\r\nBcc: x@evil.example", "jane@sender.example"),)
+    message = reparse(result.message)
+    assert message["From"].addresses[0].display_name == "Jane Bcc: x@evil.example at jane@sender.example"
+    assert [a.addr_spec for a in message["Reply-To"].addresses] == ["jane@sender.example"]
+
+
+def test_GIVEN_8bit_subject_smuggling_encoded_crlf_WHEN_refolded_THEN_no_line_is_injected() -> None:
+    raw = b"From: a@b.example\r\nSubject: caf\xc3\xa9 =?utf-8?q?=0D=0ABcc:_x@evil.example?=\r\n\r\nbody"
+    result = run(raw)
+    assert_no_bcc(result.message)
+    assert str(reparse(result.message)["Subject"]) == "café =?utf-8?q?=0D=0ABcc:_x@evil.example?="
+    assert ("8bit-header", "Subject") in kinds(result)
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x1c", "\x0b", "\x85"])
+def test_GIVEN_8bit_header_with_unicode_line_break_WHEN_refolded_THEN_no_line_is_injected(separator: str) -> None:
+    raw = f"From: a@b.example\r\nSubject: café{separator}Bcc: x@evil.example\r\n\r\nbody".encode()
+    out = run(raw).message
+    assert_no_bcc(out)
+    assert all(line.isascii() for line in header_lines(out))
+
+
+# --- From ---------------------------------------------------------------------------------
+
+
+def test_GIVEN_named_sender_WHEN_rewritten_THEN_from_is_name_at_address_on_our_address() -> None:
+    out = run(b'From: "Jane Doe" <jane@sender.example>\r\n\r\nx').message
+    assert b'\r\nFrom: "Jane Doe at jane@sender.example" <john@example.com>\r\n' in out
+
+
+def test_GIVEN_sender_without_name_WHEN_rewritten_THEN_display_is_the_address() -> None:
+    out = run(b"From: jane@sender.example\r\n\r\nx").message
+    assert b'\r\nFrom: "jane@sender.example" <john@example.com>\r\n' in out
+
+
+def test_GIVEN_name_equal_to_address_WHEN_rewritten_THEN_address_once() -> None:
+    out = run(b'From: "JANE@sender.example" <jane@sender.example>\r\n\r\nx').message
+    assert b'From: "jane@sender.example" <john@example.com>' in out
+
+
+def test_GIVEN_non_ascii_name_WHEN_rewritten_THEN_rfc2047_encoded() -> None:
+    out = run("From: Zoë <zoe@sender.example>\r\n\r\nx".encode()).message
+    assert b"From: =?utf-8?" in out
+    assert reparse(out)["From"].addresses[0].display_name == "Zoë at zoe@sender.example"
+
+
+def test_GIVEN_name_that_looks_like_an_encoded_word_WHEN_rewritten_THEN_encoded_not_left_for_decoding() -> None:
+    # The original name decodes to the literal text "=?utf-8?q?Bcc=3A?=", which must not be
+    # left inside quotes where lenient readers would decode it a second time.
+    out = run(b"From: =?utf-8?q?=3D=3Futf-8=3Fq=3FBcc=3D3A=3F=3D?= <jane@sender.example>\r\n\r\nx").message
+    from_line = next(line for line in header_lines(out) if line.startswith(b"From:"))
+    assert b"Bcc" not in from_line
+    assert reparse(out)["From"].addresses[0].display_name == "=?utf-8?q?Bcc=3A?= at jane@sender.example"
+
+
+def decoded_from_display(out: bytes) -> str:
+    """The From display name as RFC 2047 decodes it (whitespace between encoded words ignored).
+
+    The stdlib's address parser keeps that whitespace (a known quirk), so it is not used here.
+    """
+    lines = header_lines(out)
+    start = next(i for i, line in enumerate(lines) if line.startswith(b"From:"))
+    value = b"".join([lines[start][5:], *itertools.takewhile(lambda line: line[:1] == b" ", lines[start + 1 :])]).decode()
+    phrase = value.rsplit("<", 1)[0].strip()
+    return str(email.header.make_header(email.header.decode_header(phrase)))
+
+
+def test_GIVEN_absurdly_long_name_WHEN_rewritten_THEN_shortened_with_ellipsis() -> None:
+    out = run(b'From: "' + b"A" * 500 + b'" <jane@sender.example>\r\n\r\nx').message
+    assert decoded_from_display(out) == "A" * (MAX_NAME_CHARS - 1) + "\u2026 at jane@sender.example"
+    assert all(len(line) <= 78 for line in header_lines(out))
+
+
+def test_GIVEN_several_from_addresses_WHEN_rewritten_THEN_first_named_and_all_in_reply_to() -> None:
+    result = run(b"From: Ann <ann@a.example>, bob@b.example\r\n\r\nx")
+    message = reparse(result.message)
+    assert message["From"].addresses[0].display_name == "Ann at ann@a.example"
+    assert [a.addr_spec for a in message["Reply-To"].addresses] == ["ann@a.example", "bob@b.example"]
+    assert b"Reply-To: Ann <ann@a.example>,\r\n bob@b.example\r\n" in result.message
+
+
+def test_GIVEN_duplicate_from_WHEN_rewritten_THEN_one_from_built_from_the_first() -> None:
+    result = run(b"From: first@a.example\r\nFrom: second@b.example\r\n\r\nx")
+    assert names(result.message).count("From") == 1
+    assert result.original_from == (("", "first@a.example"),)
+    assert ("duplicate-header", "From") in kinds(result)
+
+
+def test_GIVEN_no_from_WHEN_rewritten_THEN_envelope_sender_used_and_logged() -> None:
+    result = run(b"Subject: hi\r\n\r\nx")
+    assert names(result.message)[:3] == [MARKER_HEADER, "From", "Subject"]
+    assert result.original_from == (("", "bounce@sender.example"),)
+    assert kinds(result) == [("missing-from", None)]
+    assert b"Reply-To: bounce@sender.example\r\n" in result.message
+
+
+def test_GIVEN_unparseable_from_WHEN_rewritten_THEN_envelope_sender_used_and_logged() -> None:
+    result = run(b"From: nobody\r\n\r\nx")
+    assert result.original_from == (("", "bounce@sender.example"),)
+    assert kinds(result) == [("unparseable-from", "From")]
+
+
+def test_GIVEN_envelope_sender_in_angle_brackets_WHEN_no_from_THEN_brackets_dropped() -> None:
+    result = run(b"\r\nx", RewriteOptions(ALIAS, ALIAS, envelope_sender="<bounce@sender.example>"))
+    assert result.original_from == (("", "bounce@sender.example"),)
+
+
+@pytest.mark.parametrize("envelope", ["", "<>", "nobody"])
+def test_GIVEN_no_from_and_null_envelope_WHEN_rewritten_THEN_unknown_sender_and_no_reply_to(envelope: str) -> None:
+    result = run(b"Subject: hi\r\n\r\nx", RewriteOptions(ALIAS, ALIAS, envelope_sender=envelope))
+    assert b'From: "unknown sender" <john@example.com>\r\n' in result.message
+    assert "Reply-To" not in names(result.message)
+    assert result.original_from == ()
+
+
+def test_GIVEN_other_from_address_configured_WHEN_rewritten_THEN_it_is_used() -> None:
+    options = RewriteOptions(alias=ALIAS, from_address="forwarder@example.com")
+    out = run(b"From: a@b.example\r\n\r\nx", options).message
+    assert reparse(out)["From"].addresses[0].addr_spec == "forwarder@example.com"
+    assert f"{MARKER_HEADER}: {ALIAS}".encode() in out
+
+
+# --- Reply-To -------------------------------------------------------------------------------
+
+
+def test_GIVEN_usable_reply_to_WHEN_rewritten_THEN_kept_verbatim_in_place() -> None:
+    result = run(b"From: a@b.example\r\nReply-To: Team <team@b.example>\r\nTo: x@y.example\r\n\r\nx")
+    assert names(result.message) == [MARKER_HEADER, "From", "Reply-To", "To"]
+    assert b"Reply-To: Team <team@b.example>\r\n" in result.message
+    assert result.defects == ()
+
+
+def test_GIVEN_unusable_reply_to_WHEN_rewritten_THEN_replaced_by_from_and_logged() -> None:
+    result = run(b"From: a@b.example\r\nReply-To: nobody\r\n\r\nx")
+    assert b"Reply-To: a@b.example\r\n" in result.message
+    assert names(result.message).count("Reply-To") == 1
+    assert kinds(result) == [("unusable-reply-to", "Reply-To")]
+
+
+def test_GIVEN_unusable_then_usable_reply_to_WHEN_rewritten_THEN_usable_one_kept() -> None:
+    result = run(b"From: a@b.example\r\nReply-To: \r\nReply-To: r@b.example\r\n\r\nx")
+    assert b"Reply-To: r@b.example\r\n" in result.message
+    assert names(result.message).count("Reply-To") == 1
+    assert kinds(result) == [("unusable-reply-to", "Reply-To")]
+
+
+def test_GIVEN_two_usable_reply_to_WHEN_rewritten_THEN_first_kept() -> None:
+    result = run(b"From: a@b.example\r\nReply-To: r1@b.example\r\nReply-To: r2@b.example\r\n\r\nx")
+    assert b"Reply-To: r1@b.example\r\n" in result.message and b"r2@" not in result.message
+    assert kinds(result) == [("duplicate-header", "Reply-To")]
+
+
+def test_GIVEN_reply_to_that_cannot_be_repaired_WHEN_rewritten_THEN_one_built_from_from() -> None:
+    long_name = "X" * 1100
+    raw = f"From: a@b.example\r\nReply-To: é{long_name}é <r@b.example>\r\n\r\nx".encode()
+    result = run(raw)
+    message = reparse(result.message)
+    assert [a.addr_spec for a in message["Reply-To"].addresses] in (["a@b.example"], ["r@b.example"])
+    assert names(result.message).count("Reply-To") == 1
+
+
+def test_GIVEN_non_ascii_sender_address_WHEN_rewritten_THEN_no_reply_to_and_logged() -> None:
+    result = run("From: Jöhn <jöhn@b.example>\r\n\r\nx".encode())
+    assert "Reply-To" not in names(result.message)
+    assert ("non-ascii-address", "From") in kinds(result)
+    assert reparse(result.message)["From"].addresses[0].display_name == "Jöhn at jöhn@b.example"
+
+
+@pytest.mark.parametrize("addr", [b'"a\x0bb"@c.example', b"<" + b"a" * 300 + b"@c.example>"])
+def test_GIVEN_sender_address_unfit_for_a_header_WHEN_rewritten_THEN_left_out_of_reply_to(addr: bytes) -> None:
+    result = run(b"From: " + addr + b", ok@c.example\r\n\r\nx")
+    assert b"Reply-To: ok@c.example\r\n" in result.message
+    assert ("unusable-address", "From") in kinds(result)
+
+
+def test_GIVEN_names_needing_quotes_or_encoding_WHEN_reply_to_built_THEN_each_formatted() -> None:
+    raw = 'From: "Doe, Jane" <j@a.example>, Zoë <z@a.example>, "=?x?=" <e@a.example>\r\n\r\nx'.encode()
+    message = reparse(run(raw).message)
+    assert [(a.display_name, a.addr_spec) for a in message["Reply-To"].addresses] == [
+        ("Doe, Jane", "j@a.example"),
+        ("Zoë", "z@a.example"),
+        ("=?x?=", "e@a.example"),
+    ]
+
+
+# --- removed and de-duplicated ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"DKIM-Signature: v=1; a=rsa-sha256; d=b.example;\r\n b=abc\r\n\tdef",
+        b"dkim-signature: v=1",
+        b"DomainKey-Signature: a=rsa-sha1",
+        b"Return-Path: <a@b.example>",
+        b"Sender: other@b.example",
+        b"Bcc: hidden@b.example",
+        b"BCC : hidden@b.example",
+        b"X-SES-CONFIGURATION-SET: attacker",
+        b"x-ses-message-tags: a=b",
+        b"X-SES-Spam-Verdict: PASS",
+        b"X-SES-RECEIPT: AEFBQUFB",
+    ],
+)
+def test_GIVEN_header_ses_must_not_see_WHEN_rewritten_THEN_removed_with_its_continuations(line: bytes) -> None:
+    raw = b"From: a@b.example\r\n" + line + b"\r\nTo: c@d.example\r\n\r\nbody"
+    result = run(raw)
+    assert names(result.message) == [MARKER_HEADER, "From", "To", "Reply-To"]
+    assert b"def" not in result.message and b"b=abc" not in result.message
+
+
+@pytest.mark.parametrize("name", ["Message-ID", "Date", "Subject", "Content-Type", "MIME-Version", "Delivered-To",
+                                  "List-Unsubscribe", "References", "In-Reply-To", "Content-Transfer-Encoding"])
+def test_GIVEN_single_instance_header_twice_WHEN_rewritten_THEN_first_copy_kept_and_logged(name: str) -> None:
+    raw = f"From: a@b.example\r\n{name}: first\r\n{name.upper()}: second\r\n\r\nx".encode()
+    result = run(raw)
+    assert f"{name}: first\r\n".encode() in result.message
+    assert b"second" not in result.message
+    assert kinds(result) == [("duplicate-header", name.upper())]
+
+
+def test_GIVEN_repeatable_headers_WHEN_rewritten_THEN_all_copies_kept_in_order() -> None:
+    raw = b"Received: one\r\nFrom: a@b.example\r\nReceived: two\r\nTo: x@y.example\r\nTo: z@y.example\r\nCc: c@y.example\r\n\r\nx"
+    result = run(raw)
+    assert names(result.message) == [MARKER_HEADER, "Received", "From", "Received", "To", "To", "Cc", "Reply-To"]
+    assert result.defects == ()
+
+
+# --- marker ---------------------------------------------------------------------------------
+
+
+def test_GIVEN_any_message_WHEN_rewritten_THEN_marker_is_first_and_names_the_alias() -> None:
+    out = run(b"From: a@b.example\r\n\r\nx").message
+    assert out.startswith(f"{MARKER_HEADER}: {ALIAS}\r\n".encode())
+
+
+def test_GIVEN_existing_marker_WHEN_rewritten_THEN_kept_and_ours_added() -> None:
+    out = run(f"{MARKER_HEADER}: team@example.com\r\nFrom: a@b.example\r\n\r\nx".encode()).message
+    assert reparse(out).get_all(MARKER_HEADER) == [ALIAS, "team@example.com"]
+
+
+def test_GIVEN_custom_marker_header_WHEN_rewritten_THEN_used() -> None:
+    out = run(b"\r\nx", RewriteOptions(ALIAS, ALIAS, marker_header="X-Loop")).message
+    assert out.startswith(b"X-Loop: john@example.com\r\n")
+
+
+def test_GIVEN_alias_with_control_characters_WHEN_marked_THEN_single_ascii_line() -> None:
+    out = run(b"\r\nx", RewriteOptions("jo\r\nBcc: x@evil.example\u2028hn@example.com", ALIAS)).message
+    assert header_lines(out)[0] == b"X-Sesame-Forwarded-For: jo Bcc: x@evil.example hn@example.com"
+    assert_no_bcc(out)
+
+
+# --- 8-bit and long headers ---------------------------------------------------------------------
+
+
+def test_GIVEN_utf8_subject_WHEN_rewritten_THEN_rfc2047_encoded_and_logged() -> None:
+    result = run("From: a@b.example\r\nSubject: Grüße\r\n\r\nx".encode())
+    assert b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n" in result.message
+    assert kinds(result) == [("8bit-header", "Subject")]
+
+
+def test_GIVEN_latin1_subject_WHEN_rewritten_THEN_decoded_as_1252_and_encoded() -> None:
+    result = run(b"From: a@b.example\r\nSubject: caf\xe9\r\n\r\nx")
+    assert str(reparse(result.message)["Subject"]) == "café"
+
+
+def test_GIVEN_8bit_filename_WHEN_rewritten_THEN_rfc2231_encoded() -> None:
+    raw = 'From: a@b.example\r\nContent-Disposition: attachment; filename="résumé.pdf"\r\n\r\nx'.encode()
+    out = run(raw).message
+    assert b"filename*=utf-8''r%C3%A9sum%C3%A9.pdf" in out
+    assert reparse(out).get_filename() == "résumé.pdf"
+
+
+def test_GIVEN_8bit_to_WHEN_rewritten_THEN_display_names_encoded_addresses_kept() -> None:
+    out = run("From: a@b.example\r\nTo: Zoë <z@y.example>, \"Ann, B\" <ann@y.example>\r\n\r\nx".encode()).message
+    assert [(a.display_name, a.addr_spec) for a in reparse(out)["To"].addresses] == [
+        ("Zoë", "z@y.example"),
+        ("Ann, B", "ann@y.example"),
+    ]
+
+
+@pytest.mark.parametrize("eol", [b"\r\n", b"\n"])
+def test_GIVEN_header_line_over_998_WHEN_rewritten_THEN_refolded_with_message_eol(eol: bytes) -> None:
+    words = b" ".join(b"<id%04d@b.example>" % i for i in range(120))
+    raw = b"From: a@b.example" + eol + b"References: " + words + eol + eol + b"body"
+    result = run(raw)
+    lines = header_lines(result.message)
+    assert max(len(line) for line in lines) <= 78
+    assert ("line-too-long", "References") in kinds(result)
+    assert str(reparse(result.message)["References"]) == words.decode()
+    assert result.message.endswith(eol + eol + b"body")
+    if eol == b"\n":
+        assert b"\r" not in result.message
+
+
+def test_GIVEN_long_continuation_line_WHEN_rewritten_THEN_refolded() -> None:
+    raw = b"From: a@b.example\r\nX-Note: short\r\n " + b"word " * 300 + b"\r\n\r\nx"
+    result = run(raw)
+    assert ("line-too-long", "X-Note") in kinds(result)
+    assert max(len(line) for line in header_lines(result.message)) <= 998
+
+
+def test_GIVEN_unbreakable_long_token_WHEN_rewritten_THEN_encoded_in_pieces() -> None:
+    raw = b"From: a@b.example\r\nX-Token: " + b"a" * 2000 + b"\r\n\r\nx"
+    result = run(raw)
+    assert max(len(line) for line in header_lines(result.message)) <= 998
+    assert str(reparse(result.message)["X-Token"]) == "a" * 2000
+
+
+def test_GIVEN_line_of_exactly_998_WHEN_rewritten_THEN_kept_verbatim() -> None:
+    line = b"X-Edge: " + b"e" * (998 - len(b"X-Edge: "))
+    result = run(b"From: a@b.example\r\n" + line + b"\r\n\r\nx")
+    assert line + b"\r\n" in result.message and result.defects == ()
+
+
+def test_GIVEN_field_no_fold_can_fit_WHEN_rewritten_THEN_dropped_and_logged() -> None:
+    name = "X-" + "n" * 1000
+    result = run(f"From: a@b.example\r\n{name}: café\r\nTo: t@y.example\r\n\r\nx".encode())
+    assert names(result.message) == [MARKER_HEADER, "From", "To", "Reply-To"]
+    assert kinds(result) == [("8bit-header", name), ("unrepairable-header-dropped", name)]
+
+
+def test_GIVEN_structured_fold_raising_WHEN_refolded_THEN_encoded_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_: object) -> str:
+        raise ValueError("parser bug")
+
+    monkeypatch.setattr(rewrite_module, "_fold_structured", broken)
+    out = run("From: a@b.example\r\nSubject: café\r\n\r\nx".encode()).message
+    assert str(reparse(out)["Subject"]) == "café"
+
+
+def test_GIVEN_whitespace_before_colon_WHEN_rewritten_THEN_canonical_name() -> None:
+    out = run(b"From: a@b.example\r\nSubject  : hi\r\n\r\nx").message
+    assert b"\r\nSubject: hi\r\n" in out
+
+
+# --- body and framing -----------------------------------------------------------------------------
+
+
+def test_GIVEN_binary_body_WHEN_rewritten_THEN_bytes_identical() -> None:
+    body = bytes(range(256)) * 40 + b"\r\n.\r\nFrom: not-a-header\r\n"
+    raw = b"From: a@b.example\r\n\r\n" + body
+    out = run(raw).message
+    assert out.endswith(b"\r\n\r\n" + body)
+
+
+def test_GIVEN_missing_blank_line_WHEN_rewritten_THEN_one_is_added_before_the_body() -> None:
+    raw = b"From: a@b.example\r\nSubject: x\r\njust text\r\n"
+    result = run(raw)
+    assert result.message.endswith(b"Reply-To: a@b.example\r\n\r\njust text\r\n")
+    assert kinds(result) == [("missing-header-body-separator", None)]
+
+
+def test_GIVEN_headers_only_WHEN_rewritten_THEN_ends_with_blank_line() -> None:
+    result = run(b"From: a@b.example\r\nSubject: x")
+    assert result.message.endswith(b"Subject: x\r\nReply-To: a@b.example\r\n\r\n")
+    assert kinds(result) == [("no-body", None)]
+
+
+def test_GIVEN_lf_message_WHEN_rewritten_THEN_every_added_line_uses_lf() -> None:
+    raw = "From: Zoë <z@b.example>\nSubject: Grüße aus München, eine sehr lange Betreffzeile die gefaltet wird\n\nbody\n".encode()
+    out = run(raw).message
+    assert b"\r" not in out
+    assert out.endswith(b"\n\nbody\n")
+
+
+def test_GIVEN_parsed_message_WHEN_rewritten_twice_THEN_same_bytes_and_parse_defects_carried() -> None:
+    parsed = parse_message(b"From: a@b.example\nSubject: x\n\nbody")
+    first, second = rewrite(parsed, OPTIONS), rewrite(parsed, OPTIONS)
+    assert first == second
+    assert first.defects[0] == Defect("bare-lf-line-endings")
+
+
+def test_GIVEN_defects_met_WHEN_rewritten_THEN_parse_defects_come_first() -> None:
+    result = run(b"From: a@b.example\r\nSubject: caf\xc3\xa9\x00\r\n\r\nx")
+    assert kinds(result) == [("nul-in-header", "Subject"), ("8bit-header", "Subject")]
+
+
+# --- helpers: display names, address parsing, fold checks -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('Jane "The Boss" Doe', "Jane 'The Boss' Doe"),
+        ("back\\slash", "back/slash"),
+        ("a\r\nb\tc", "a b c"),
+        ("a\u2028b\u2029c\u0085d", "a b c d"),
+        ("rtl\u202eoverride\u200b", "rtl override"),
+        ("  many    spaces  ", "many spaces"),
+        ("ctl\x00\x1b\x7f", "ctl"),
+        ("Zoë Ångström", "Zoë Ångström"),
+    ],
+)
+def test_GIVEN_hostile_text_WHEN_made_safe_THEN_nothing_can_end_the_line_or_quote(text: str, expected: str) -> None:
+    assert safe_display_text(text) == expected
+
+
+def test_GIVEN_long_text_WHEN_made_safe_THEN_cut_to_limit_with_ellipsis() -> None:
+    assert safe_display_text("abcdefghij", limit=5) == "abcd\u2026"
+    assert safe_display_text("abc  defgh", limit=5) == "abc\u2026"
+    assert safe_display_text("abcde", limit=5) == "abcde"
+
+
+def test_GIVEN_senders_WHEN_display_name_THEN_name_at_address() -> None:
+    assert display_name_for(()) == "unknown sender"
+    assert display_name_for((("", "a@b.example"),)) == "a@b.example"
+    assert display_name_for((("A@B.example", "a@b.example"),)) == "a@b.example"
+    assert display_name_for((("Ann", "a@b.example"), ("Bob", "b@b.example"))) == "Ann at a@b.example"
+    assert display_name_for((("\r\n", "a@b.example\r\nBcc: x"),)) == "a@b.example Bcc: x"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Jane <a@b.example>", [("Jane", "a@b.example")]),
+        ("a@b.example (comment)", [("", "a@b.example")]),
+        ("grp: x@y.example, z@w.example;", [("", "x@y.example"), ("", "z@w.example")]),
+        ("undisclosed-recipients:;", []),
+        ("a@", []),
+        ("Jane <a@>, bob@c.example", [("", "bob@c.example")]),
+        ("=?utf-8?q?J=C3=A9?= <j@x.example>, a@", [("Jé", "j@x.example")]),
+        ("", []),
+    ],
+)
+def test_GIVEN_address_list_WHEN_parsed_THEN_only_complete_addresses(text: str, expected: list[tuple[str, str]]) -> None:
+    assert rewrite_module._parse_addresses(text) == expected
+
+
+def test_GIVEN_token_parser_failing_WHEN_parsed_THEN_getaddresses_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(_: str) -> None:
+        raise IndexError("parser bug")
+
+    monkeypatch.setattr(rewrite_module.AddressHeader, "value_parser", staticmethod(broken))
+    assert rewrite_module._parse_addresses("=?utf-8?q?J=C3=A9?= <j@x.example>, a@, @b") == [("Jé", "j@x.example")]
+    assert rewrite_module._parse_addresses("=?x-unknown?q?abc?= <j@x.example>") == [
+        ("=?x-unknown?q?abc?=", "j@x.example")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "ok"),
+    [
+        (b"Subject: a\r\n b\r\n", True),
+        (b"subject: a\r\n", True),
+        (b"Subject: a", False),  # no line ending
+        (b"Subj: a\r\n", False),  # another field
+        (b"Subject: a\r\nBcc: x\r\n", False),  # a second field
+        (b"Subject: a\r\n \r\n", False),  # a blank continuation ends the header block
+        (b"Subject: a\nb\r\n", False),  # a bare LF
+        (b"Subject: a\x00\r\n", False),
+        (b"Subject: " + b"a" * 990 + b"\r\n", False),
+    ],
+)
+def test_GIVEN_folded_bytes_WHEN_checked_THEN_only_exactly_one_field_passes(data: bytes, ok: bool) -> None:
+    assert rewrite_module._is_one_field(data, "Subject", b"\r\n") is ok
+
+
+def test_GIVEN_field_rendered_by_sendable_WHEN_ascii_and_short_THEN_verbatim() -> None:
+    field = HeaderField("X-A", (b"  odd   spacing ", b"\t kept"))
+    defects: list[Defect] = []
+    assert rewrite_module._sendable(field, b"\r\n", defects) == b"X-A:  odd   spacing \r\n\t kept\r\n"
+    assert defects == []
