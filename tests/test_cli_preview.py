@@ -114,3 +114,15 @@ def test_python_dash_m_runs_the_same_command(message: Path) -> None:
         [sys.executable, "-m", "sesame.cli", "--version"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and result.stdout.startswith("sesame ")
+
+
+def test_an_empty_message_file_is_still_a_decision(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.eml"
+    empty.write_bytes(b"")
+    out = tmp_path / "out.eml"
+    result = sesame("preview", str(empty), "--recipient", "john@example.com", "--json", "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["action"] == "forward"
+    sent = out.read_bytes()
+    assert sent.startswith(b"X-Sesame-Forwarded-For: john@example.com\r\n")
+    assert b'From: "unknown sender" <john@example.com>\r\n' in sent and sent.endswith(b"\r\n\r\n")

@@ -196,9 +196,9 @@ def test_GIVEN_corpus_message_WHEN_rewritten_THEN_output_equals_golden(name: str
     golden = GOLDEN / name
     if UPDATE:
         GOLDEN.mkdir(exist_ok=True)
-        golden.write_bytes(result.message)
+        golden.write_bytes(result.to_bytes())
     assert golden.exists(), f"no golden for {name}: run SESAME_UPDATE_GOLDEN=1 pytest {__file__}"
-    assert result.message == golden.read_bytes()
+    assert result.to_bytes() == golden.read_bytes()
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
@@ -206,7 +206,7 @@ def test_GIVEN_corpus_message_WHEN_rewritten_THEN_contract_holds(name: str) -> N
     raw = (EML / name).read_bytes()
     expect = EXPECTED[name]
     parsed, result = _rewrite(raw)
-    out = result.message
+    out = result.to_bytes()
 
     # Only the header block changes: the body is the original bytes, after one blank line.
     body = raw[parsed.body_offset :]
@@ -266,7 +266,7 @@ def _check_lines(lines: list[bytes], eol: bytes) -> None:
 def test_GIVEN_mixed_message_WHEN_rewritten_THEN_attachment_bytes_survive() -> None:
     raw = (EML / "03-multipart-mixed-attachments.eml").read_bytes()
     _, result = _rewrite(raw)
-    message = email.message_from_bytes(result.message, policy=email.policy.default)
+    message = email.message_from_bytes(result.to_bytes(), policy=email.policy.default)
     assert isinstance(message, EmailMessage)
     parts = {part.get_content_type(): part for part in message.walk() if not part.is_multipart()}
     assert set(parts) == {"text/html", "image/png", "application/pdf"}
@@ -282,13 +282,13 @@ def test_GIVEN_8bit_bodies_WHEN_rewritten_THEN_body_bytes_are_not_reencoded() ->
     for name, marker in (("06-8bit-latin1-body.eml", "café".encode("latin-1")), ("05-raw-utf8-from.eml", "här".encode())):
         raw = (EML / name).read_bytes()
         _, result = _rewrite(raw)
-        assert marker in raw and result.message.count(marker) == raw.count(marker)
+        assert marker in raw and result.to_bytes().count(marker) == raw.count(marker)
 
 
 def test_GIVEN_duplicate_content_type_WHEN_rewritten_THEN_first_copy_decides_the_body() -> None:
     raw = (EML / "10-duplicate-headers.eml").read_bytes()
     _, result = _rewrite(raw)
-    message = email.message_from_bytes(result.message, policy=email.policy.default)
+    message = email.message_from_bytes(result.to_bytes(), policy=email.policy.default)
     assert message.get_content_type() == "text/plain"
     assert message.get_content().strip() == "3 new comments, 1 new follower."
 
@@ -296,5 +296,5 @@ def test_GIVEN_duplicate_content_type_WHEN_rewritten_THEN_first_copy_decides_the
 def test_GIVEN_message_already_forwarded_WHEN_rewritten_THEN_both_markers_remain() -> None:
     raw = (EML / "22-already-forwarded.eml").read_bytes()
     _, result = _rewrite(raw)
-    message = email.message_from_bytes(result.message, policy=email.policy.default)
+    message = email.message_from_bytes(result.to_bytes(), policy=email.policy.default)
     assert message.get_all(MARKER_HEADER) == [ALIAS, "team@example.com"]

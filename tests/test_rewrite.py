@@ -77,7 +77,7 @@ INJECTIONS = {
 @pytest.mark.parametrize("from_line", INJECTIONS.values(), ids=INJECTIONS.keys())
 def test_GIVEN_from_display_name_hiding_crlf_bcc_WHEN_rewritten_THEN_output_has_no_bcc_header(from_line: bytes) -> None:
     raw = from_line + b"To: john@example.com\r\nSubject: hi\r\n\r\nbody\r\n"
-    out = run(raw).message
+    out = run(raw).to_bytes()
     assert_no_bcc(out)
     message = reparse(out)
     assert [a.addr_spec for a in message["From"].addresses] == [ALIAS]
@@ -88,7 +88,7 @@ def test_GIVEN_from_display_name_hiding_crlf_bcc_WHEN_rewritten_THEN_output_has_
 def test_GIVEN_encoded_crlf_from_WHEN_rewritten_THEN_real_sender_is_named_not_the_smuggled_one() -> None:
     result = run(INJECTIONS["encoded-word"] + b"\r\nbody")
     assert result.original_from == (("Jane\r\nBcc: x@evil.example", "jane@sender.example"),)
-    message = reparse(result.message)
+    message = reparse(result.to_bytes())
     assert message["From"].addresses[0].display_name == "Jane Bcc: x@evil.example at jane@sender.example"
     assert [a.addr_spec for a in message["Reply-To"].addresses] == ["jane@sender.example"]
 
@@ -96,15 +96,15 @@ def test_GIVEN_encoded_crlf_from_WHEN_rewritten_THEN_real_sender_is_named_not_th
 def test_GIVEN_8bit_subject_smuggling_encoded_crlf_WHEN_refolded_THEN_no_line_is_injected() -> None:
     raw = b"From: a@b.example\r\nSubject: caf\xc3\xa9 =?utf-8?q?=0D=0ABcc:_x@evil.example?=\r\n\r\nbody"
     result = run(raw)
-    assert_no_bcc(result.message)
-    assert str(reparse(result.message)["Subject"]) == "café =?utf-8?q?=0D=0ABcc:_x@evil.example?="
+    assert_no_bcc(result.to_bytes())
+    assert str(reparse(result.to_bytes())["Subject"]) == "café =?utf-8?q?=0D=0ABcc:_x@evil.example?="
     assert ("8bit-header", "Subject") in kinds(result)
 
 
 @pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x1c", "\x0b", "\x85"])
 def test_GIVEN_8bit_header_with_unicode_line_break_WHEN_refolded_THEN_no_line_is_injected(separator: str) -> None:
     raw = f"From: a@b.example\r\nSubject: café{separator}Bcc: x@evil.example\r\n\r\nbody".encode()
-    out = run(raw).message
+    out = run(raw).to_bytes()
     assert_no_bcc(out)
     assert all(line.isascii() for line in header_lines(out))
 
@@ -113,22 +113,22 @@ def test_GIVEN_8bit_header_with_unicode_line_break_WHEN_refolded_THEN_no_line_is
 
 
 def test_GIVEN_named_sender_WHEN_rewritten_THEN_from_is_name_at_address_on_our_address() -> None:
-    out = run(b'From: "Jane Doe" <jane@sender.example>\r\n\r\nx').message
+    out = run(b'From: "Jane Doe" <jane@sender.example>\r\n\r\nx').to_bytes()
     assert b'\r\nFrom: "Jane Doe at jane@sender.example" <john@example.com>\r\n' in out
 
 
 def test_GIVEN_sender_without_name_WHEN_rewritten_THEN_display_is_the_address() -> None:
-    out = run(b"From: jane@sender.example\r\n\r\nx").message
+    out = run(b"From: jane@sender.example\r\n\r\nx").to_bytes()
     assert b'\r\nFrom: "jane@sender.example" <john@example.com>\r\n' in out
 
 
 def test_GIVEN_name_equal_to_address_WHEN_rewritten_THEN_address_once() -> None:
-    out = run(b'From: "JANE@sender.example" <jane@sender.example>\r\n\r\nx').message
+    out = run(b'From: "JANE@sender.example" <jane@sender.example>\r\n\r\nx').to_bytes()
     assert b'From: "jane@sender.example" <john@example.com>' in out
 
 
 def test_GIVEN_non_ascii_name_WHEN_rewritten_THEN_rfc2047_encoded() -> None:
-    out = run("From: Zoë <zoe@sender.example>\r\n\r\nx".encode()).message
+    out = run("From: Zoë <zoe@sender.example>\r\n\r\nx".encode()).to_bytes()
     assert b"From: =?utf-8?" in out
     assert reparse(out)["From"].addresses[0].display_name == "Zoë at zoe@sender.example"
 
@@ -136,7 +136,7 @@ def test_GIVEN_non_ascii_name_WHEN_rewritten_THEN_rfc2047_encoded() -> None:
 def test_GIVEN_name_that_looks_like_an_encoded_word_WHEN_rewritten_THEN_encoded_not_left_for_decoding() -> None:
     # The original name decodes to the literal text "=?utf-8?q?Bcc=3A?=", which must not be
     # left inside quotes where lenient readers would decode it a second time.
-    out = run(b"From: =?utf-8?q?=3D=3Futf-8=3Fq=3FBcc=3D3A=3F=3D?= <jane@sender.example>\r\n\r\nx").message
+    out = run(b"From: =?utf-8?q?=3D=3Futf-8=3Fq=3FBcc=3D3A=3F=3D?= <jane@sender.example>\r\n\r\nx").to_bytes()
     from_line = next(line for line in header_lines(out) if line.startswith(b"From:"))
     assert b"Bcc" not in from_line
     assert reparse(out)["From"].addresses[0].display_name == "=?utf-8?q?Bcc=3A?= at jane@sender.example"
@@ -155,32 +155,32 @@ def decoded_from_display(out: bytes) -> str:
 
 
 def test_GIVEN_absurdly_long_name_WHEN_rewritten_THEN_shortened_with_ellipsis() -> None:
-    out = run(b'From: "' + b"A" * 500 + b'" <jane@sender.example>\r\n\r\nx').message
+    out = run(b'From: "' + b"A" * 500 + b'" <jane@sender.example>\r\n\r\nx').to_bytes()
     assert decoded_from_display(out) == "A" * (MAX_NAME_CHARS - 1) + "\u2026 at jane@sender.example"
     assert all(len(line) <= 78 for line in header_lines(out))
 
 
 def test_GIVEN_several_from_addresses_WHEN_rewritten_THEN_first_named_and_all_in_reply_to() -> None:
     result = run(b"From: Ann <ann@a.example>, bob@b.example\r\n\r\nx")
-    message = reparse(result.message)
+    message = reparse(result.to_bytes())
     assert message["From"].addresses[0].display_name == "Ann at ann@a.example"
     assert [a.addr_spec for a in message["Reply-To"].addresses] == ["ann@a.example", "bob@b.example"]
-    assert b"Reply-To: Ann <ann@a.example>,\r\n bob@b.example\r\n" in result.message
+    assert b"Reply-To: Ann <ann@a.example>,\r\n bob@b.example\r\n" in result.to_bytes()
 
 
 def test_GIVEN_duplicate_from_WHEN_rewritten_THEN_one_from_built_from_the_first() -> None:
     result = run(b"From: first@a.example\r\nFrom: second@b.example\r\n\r\nx")
-    assert names(result.message).count("From") == 1
+    assert names(result.to_bytes()).count("From") == 1
     assert result.original_from == (("", "first@a.example"),)
     assert ("duplicate-header", "From") in kinds(result)
 
 
 def test_GIVEN_no_from_WHEN_rewritten_THEN_envelope_sender_used_and_logged() -> None:
     result = run(b"Subject: hi\r\n\r\nx")
-    assert names(result.message)[:3] == [MARKER_HEADER, "From", "Subject"]
+    assert names(result.to_bytes())[:3] == [MARKER_HEADER, "From", "Subject"]
     assert result.original_from == (("", "bounce@sender.example"),)
     assert kinds(result) == [("missing-from", None)]
-    assert b"Reply-To: bounce@sender.example\r\n" in result.message
+    assert b"Reply-To: bounce@sender.example\r\n" in result.to_bytes()
 
 
 def test_GIVEN_unparseable_from_WHEN_rewritten_THEN_envelope_sender_used_and_logged() -> None:
@@ -197,14 +197,14 @@ def test_GIVEN_envelope_sender_in_angle_brackets_WHEN_no_from_THEN_brackets_drop
 @pytest.mark.parametrize("envelope", ["", "<>", "nobody"])
 def test_GIVEN_no_from_and_null_envelope_WHEN_rewritten_THEN_unknown_sender_and_no_reply_to(envelope: str) -> None:
     result = run(b"Subject: hi\r\n\r\nx", RewriteOptions(ALIAS, ALIAS, envelope_sender=envelope))
-    assert b'From: "unknown sender" <john@example.com>\r\n' in result.message
-    assert "Reply-To" not in names(result.message)
+    assert b'From: "unknown sender" <john@example.com>\r\n' in result.to_bytes()
+    assert "Reply-To" not in names(result.to_bytes())
     assert result.original_from == ()
 
 
 def test_GIVEN_other_from_address_configured_WHEN_rewritten_THEN_it_is_used() -> None:
     options = RewriteOptions(alias=ALIAS, from_address="forwarder@example.com")
-    out = run(b"From: a@b.example\r\n\r\nx", options).message
+    out = run(b"From: a@b.example\r\n\r\nx", options).to_bytes()
     assert reparse(out)["From"].addresses[0].addr_spec == "forwarder@example.com"
     assert f"{MARKER_HEADER}: {ALIAS}".encode() in out
 
@@ -214,28 +214,28 @@ def test_GIVEN_other_from_address_configured_WHEN_rewritten_THEN_it_is_used() ->
 
 def test_GIVEN_usable_reply_to_WHEN_rewritten_THEN_kept_verbatim_in_place() -> None:
     result = run(b"From: a@b.example\r\nReply-To: Team <team@b.example>\r\nTo: x@y.example\r\n\r\nx")
-    assert names(result.message) == [MARKER_HEADER, "From", "Reply-To", "To"]
-    assert b"Reply-To: Team <team@b.example>\r\n" in result.message
+    assert names(result.to_bytes()) == [MARKER_HEADER, "From", "Reply-To", "To"]
+    assert b"Reply-To: Team <team@b.example>\r\n" in result.to_bytes()
     assert result.defects == ()
 
 
 def test_GIVEN_unusable_reply_to_WHEN_rewritten_THEN_replaced_by_from_and_logged() -> None:
     result = run(b"From: a@b.example\r\nReply-To: nobody\r\n\r\nx")
-    assert b"Reply-To: a@b.example\r\n" in result.message
-    assert names(result.message).count("Reply-To") == 1
+    assert b"Reply-To: a@b.example\r\n" in result.to_bytes()
+    assert names(result.to_bytes()).count("Reply-To") == 1
     assert kinds(result) == [("unusable-reply-to", "Reply-To")]
 
 
 def test_GIVEN_unusable_then_usable_reply_to_WHEN_rewritten_THEN_usable_one_kept() -> None:
     result = run(b"From: a@b.example\r\nReply-To: \r\nReply-To: r@b.example\r\n\r\nx")
-    assert b"Reply-To: r@b.example\r\n" in result.message
-    assert names(result.message).count("Reply-To") == 1
+    assert b"Reply-To: r@b.example\r\n" in result.to_bytes()
+    assert names(result.to_bytes()).count("Reply-To") == 1
     assert kinds(result) == [("unusable-reply-to", "Reply-To")]
 
 
 def test_GIVEN_two_usable_reply_to_WHEN_rewritten_THEN_first_kept() -> None:
     result = run(b"From: a@b.example\r\nReply-To: r1@b.example\r\nReply-To: r2@b.example\r\n\r\nx")
-    assert b"Reply-To: r1@b.example\r\n" in result.message and b"r2@" not in result.message
+    assert b"Reply-To: r1@b.example\r\n" in result.to_bytes() and b"r2@" not in result.to_bytes()
     assert kinds(result) == [("duplicate-header", "Reply-To")]
 
 
@@ -243,28 +243,28 @@ def test_GIVEN_reply_to_that_cannot_be_repaired_WHEN_rewritten_THEN_one_built_fr
     long_name = "X" * 1100
     raw = f"From: a@b.example\r\nReply-To: é{long_name}é <r@b.example>\r\n\r\nx".encode()
     result = run(raw)
-    message = reparse(result.message)
+    message = reparse(result.to_bytes())
     assert [a.addr_spec for a in message["Reply-To"].addresses] in (["a@b.example"], ["r@b.example"])
-    assert names(result.message).count("Reply-To") == 1
+    assert names(result.to_bytes()).count("Reply-To") == 1
 
 
 def test_GIVEN_non_ascii_sender_address_WHEN_rewritten_THEN_no_reply_to_and_logged() -> None:
     result = run("From: Jöhn <jöhn@b.example>\r\n\r\nx".encode())
-    assert "Reply-To" not in names(result.message)
+    assert "Reply-To" not in names(result.to_bytes())
     assert ("non-ascii-address", "From") in kinds(result)
-    assert reparse(result.message)["From"].addresses[0].display_name == "Jöhn at jöhn@b.example"
+    assert reparse(result.to_bytes())["From"].addresses[0].display_name == "Jöhn at jöhn@b.example"
 
 
 @pytest.mark.parametrize("addr", [b'"a\x0bb"@c.example', b"<" + b"a" * 300 + b"@c.example>"])
 def test_GIVEN_sender_address_unfit_for_a_header_WHEN_rewritten_THEN_left_out_of_reply_to(addr: bytes) -> None:
     result = run(b"From: " + addr + b", ok@c.example\r\n\r\nx")
-    assert b"Reply-To: ok@c.example\r\n" in result.message
+    assert b"Reply-To: ok@c.example\r\n" in result.to_bytes()
     assert ("unusable-address", "From") in kinds(result)
 
 
 def test_GIVEN_names_needing_quotes_or_encoding_WHEN_reply_to_built_THEN_each_formatted() -> None:
     raw = 'From: "Doe, Jane" <j@a.example>, Zoë <z@a.example>, "=?x?=" <e@a.example>\r\n\r\nx'.encode()
-    message = reparse(run(raw).message)
+    message = reparse(run(raw).to_bytes())
     assert [(a.display_name, a.addr_spec) for a in message["Reply-To"].addresses] == [
         ("Doe, Jane", "j@a.example"),
         ("Zoë", "z@a.example"),
@@ -294,8 +294,8 @@ def test_GIVEN_names_needing_quotes_or_encoding_WHEN_reply_to_built_THEN_each_fo
 def test_GIVEN_header_ses_must_not_see_WHEN_rewritten_THEN_removed_with_its_continuations(line: bytes) -> None:
     raw = b"From: a@b.example\r\n" + line + b"\r\nTo: c@d.example\r\n\r\nbody"
     result = run(raw)
-    assert names(result.message) == [MARKER_HEADER, "From", "To", "Reply-To"]
-    assert b"def" not in result.message and b"b=abc" not in result.message
+    assert names(result.to_bytes()) == [MARKER_HEADER, "From", "To", "Reply-To"]
+    assert b"def" not in result.to_bytes() and b"b=abc" not in result.to_bytes()
 
 
 @pytest.mark.parametrize("name", ["Message-ID", "Date", "Subject", "Content-Type", "MIME-Version", "Delivered-To",
@@ -303,15 +303,15 @@ def test_GIVEN_header_ses_must_not_see_WHEN_rewritten_THEN_removed_with_its_cont
 def test_GIVEN_single_instance_header_twice_WHEN_rewritten_THEN_first_copy_kept_and_logged(name: str) -> None:
     raw = f"From: a@b.example\r\n{name}: first\r\n{name.upper()}: second\r\n\r\nx".encode()
     result = run(raw)
-    assert f"{name}: first\r\n".encode() in result.message
-    assert b"second" not in result.message
+    assert f"{name}: first\r\n".encode() in result.to_bytes()
+    assert b"second" not in result.to_bytes()
     assert kinds(result) == [("duplicate-header", name.upper())]
 
 
 def test_GIVEN_repeatable_headers_WHEN_rewritten_THEN_all_copies_kept_in_order() -> None:
     raw = b"Received: one\r\nFrom: a@b.example\r\nReceived: two\r\nTo: x@y.example\r\nTo: z@y.example\r\nCc: c@y.example\r\n\r\nx"
     result = run(raw)
-    assert names(result.message) == [MARKER_HEADER, "Received", "From", "Received", "To", "To", "Cc", "Reply-To"]
+    assert names(result.to_bytes()) == [MARKER_HEADER, "Received", "From", "Received", "To", "To", "Cc", "Reply-To"]
     assert result.defects == ()
 
 
@@ -319,22 +319,22 @@ def test_GIVEN_repeatable_headers_WHEN_rewritten_THEN_all_copies_kept_in_order()
 
 
 def test_GIVEN_any_message_WHEN_rewritten_THEN_marker_is_first_and_names_the_alias() -> None:
-    out = run(b"From: a@b.example\r\n\r\nx").message
+    out = run(b"From: a@b.example\r\n\r\nx").to_bytes()
     assert out.startswith(f"{MARKER_HEADER}: {ALIAS}\r\n".encode())
 
 
 def test_GIVEN_existing_marker_WHEN_rewritten_THEN_kept_and_ours_added() -> None:
-    out = run(f"{MARKER_HEADER}: team@example.com\r\nFrom: a@b.example\r\n\r\nx".encode()).message
+    out = run(f"{MARKER_HEADER}: team@example.com\r\nFrom: a@b.example\r\n\r\nx".encode()).to_bytes()
     assert reparse(out).get_all(MARKER_HEADER) == [ALIAS, "team@example.com"]
 
 
 def test_GIVEN_custom_marker_header_WHEN_rewritten_THEN_used() -> None:
-    out = run(b"\r\nx", RewriteOptions(ALIAS, ALIAS, marker_header="X-Loop")).message
+    out = run(b"\r\nx", RewriteOptions(ALIAS, ALIAS, marker_header="X-Loop")).to_bytes()
     assert out.startswith(b"X-Loop: john@example.com\r\n")
 
 
 def test_GIVEN_alias_with_control_characters_WHEN_marked_THEN_single_ascii_line() -> None:
-    out = run(b"\r\nx", RewriteOptions("jo\r\nBcc: x@evil.example\u2028hn@example.com", ALIAS)).message
+    out = run(b"\r\nx", RewriteOptions("jo\r\nBcc: x@evil.example\u2028hn@example.com", ALIAS)).to_bytes()
     assert header_lines(out)[0] == b"X-Sesame-Forwarded-For: jo Bcc: x@evil.example hn@example.com"
     assert_no_bcc(out)
 
@@ -344,24 +344,24 @@ def test_GIVEN_alias_with_control_characters_WHEN_marked_THEN_single_ascii_line(
 
 def test_GIVEN_utf8_subject_WHEN_rewritten_THEN_rfc2047_encoded_and_logged() -> None:
     result = run("From: a@b.example\r\nSubject: Grüße\r\n\r\nx".encode())
-    assert b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n" in result.message
+    assert b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n" in result.to_bytes()
     assert kinds(result) == [("8bit-header", "Subject")]
 
 
 def test_GIVEN_latin1_subject_WHEN_rewritten_THEN_decoded_as_1252_and_encoded() -> None:
     result = run(b"From: a@b.example\r\nSubject: caf\xe9\r\n\r\nx")
-    assert str(reparse(result.message)["Subject"]) == "café"
+    assert str(reparse(result.to_bytes())["Subject"]) == "café"
 
 
 def test_GIVEN_8bit_filename_WHEN_rewritten_THEN_rfc2231_encoded() -> None:
     raw = 'From: a@b.example\r\nContent-Disposition: attachment; filename="résumé.pdf"\r\n\r\nx'.encode()
-    out = run(raw).message
+    out = run(raw).to_bytes()
     assert b"filename*=utf-8''r%C3%A9sum%C3%A9.pdf" in out
     assert reparse(out).get_filename() == "résumé.pdf"
 
 
 def test_GIVEN_8bit_to_WHEN_rewritten_THEN_display_names_encoded_addresses_kept() -> None:
-    out = run("From: a@b.example\r\nTo: Zoë <z@y.example>, \"Ann, B\" <ann@y.example>\r\n\r\nx".encode()).message
+    out = run("From: a@b.example\r\nTo: Zoë <z@y.example>, \"Ann, B\" <ann@y.example>\r\n\r\nx".encode()).to_bytes()
     assert [(a.display_name, a.addr_spec) for a in reparse(out)["To"].addresses] == [
         ("Zoë", "z@y.example"),
         ("Ann, B", "ann@y.example"),
@@ -373,39 +373,39 @@ def test_GIVEN_header_line_over_998_WHEN_rewritten_THEN_refolded_with_message_eo
     words = b" ".join(b"<id%04d@b.example>" % i for i in range(120))
     raw = b"From: a@b.example" + eol + b"References: " + words + eol + eol + b"body"
     result = run(raw)
-    lines = header_lines(result.message)
+    lines = header_lines(result.to_bytes())
     assert max(len(line) for line in lines) <= 78
     assert ("line-too-long", "References") in kinds(result)
-    assert str(reparse(result.message)["References"]) == words.decode()
-    assert result.message.endswith(eol + eol + b"body")
+    assert str(reparse(result.to_bytes())["References"]) == words.decode()
+    assert result.to_bytes().endswith(eol + eol + b"body")
     if eol == b"\n":
-        assert b"\r" not in result.message
+        assert b"\r" not in result.to_bytes()
 
 
 def test_GIVEN_long_continuation_line_WHEN_rewritten_THEN_refolded() -> None:
     raw = b"From: a@b.example\r\nX-Note: short\r\n " + b"word " * 300 + b"\r\n\r\nx"
     result = run(raw)
     assert ("line-too-long", "X-Note") in kinds(result)
-    assert max(len(line) for line in header_lines(result.message)) <= 998
+    assert max(len(line) for line in header_lines(result.to_bytes())) <= 998
 
 
 def test_GIVEN_unbreakable_long_token_WHEN_rewritten_THEN_encoded_in_pieces() -> None:
     raw = b"From: a@b.example\r\nX-Token: " + b"a" * 2000 + b"\r\n\r\nx"
     result = run(raw)
-    assert max(len(line) for line in header_lines(result.message)) <= 998
-    assert str(reparse(result.message)["X-Token"]) == "a" * 2000
+    assert max(len(line) for line in header_lines(result.to_bytes())) <= 998
+    assert str(reparse(result.to_bytes())["X-Token"]) == "a" * 2000
 
 
 def test_GIVEN_line_of_exactly_998_WHEN_rewritten_THEN_kept_verbatim() -> None:
     line = b"X-Edge: " + b"e" * (998 - len(b"X-Edge: "))
     result = run(b"From: a@b.example\r\n" + line + b"\r\n\r\nx")
-    assert line + b"\r\n" in result.message and result.defects == ()
+    assert line + b"\r\n" in result.to_bytes() and result.defects == ()
 
 
 def test_GIVEN_field_no_fold_can_fit_WHEN_rewritten_THEN_dropped_and_logged() -> None:
     name = "X-" + "n" * 1000
     result = run(f"From: a@b.example\r\n{name}: café\r\nTo: t@y.example\r\n\r\nx".encode())
-    assert names(result.message) == [MARKER_HEADER, "From", "To", "Reply-To"]
+    assert names(result.to_bytes()) == [MARKER_HEADER, "From", "To", "Reply-To"]
     assert kinds(result) == [("8bit-header", name), ("unrepairable-header-dropped", name)]
 
 
@@ -414,12 +414,12 @@ def test_GIVEN_structured_fold_raising_WHEN_refolded_THEN_encoded_as_text(monkey
         raise ValueError("parser bug")
 
     monkeypatch.setattr(rewrite_module, "_fold_structured", broken)
-    out = run("From: a@b.example\r\nSubject: café\r\n\r\nx".encode()).message
+    out = run("From: a@b.example\r\nSubject: café\r\n\r\nx".encode()).to_bytes()
     assert str(reparse(out)["Subject"]) == "café"
 
 
 def test_GIVEN_whitespace_before_colon_WHEN_rewritten_THEN_canonical_name() -> None:
-    out = run(b"From: a@b.example\r\nSubject  : hi\r\n\r\nx").message
+    out = run(b"From: a@b.example\r\nSubject  : hi\r\n\r\nx").to_bytes()
     assert b"\r\nSubject: hi\r\n" in out
 
 
@@ -429,26 +429,26 @@ def test_GIVEN_whitespace_before_colon_WHEN_rewritten_THEN_canonical_name() -> N
 def test_GIVEN_binary_body_WHEN_rewritten_THEN_bytes_identical() -> None:
     body = bytes(range(256)) * 40 + b"\r\n.\r\nFrom: not-a-header\r\n"
     raw = b"From: a@b.example\r\n\r\n" + body
-    out = run(raw).message
+    out = run(raw).to_bytes()
     assert out.endswith(b"\r\n\r\n" + body)
 
 
 def test_GIVEN_missing_blank_line_WHEN_rewritten_THEN_one_is_added_before_the_body() -> None:
     raw = b"From: a@b.example\r\nSubject: x\r\njust text\r\n"
     result = run(raw)
-    assert result.message.endswith(b"Reply-To: a@b.example\r\n\r\njust text\r\n")
+    assert result.to_bytes().endswith(b"Reply-To: a@b.example\r\n\r\njust text\r\n")
     assert kinds(result) == [("missing-header-body-separator", None)]
 
 
 def test_GIVEN_headers_only_WHEN_rewritten_THEN_ends_with_blank_line() -> None:
     result = run(b"From: a@b.example\r\nSubject: x")
-    assert result.message.endswith(b"Subject: x\r\nReply-To: a@b.example\r\n\r\n")
+    assert result.to_bytes().endswith(b"Subject: x\r\nReply-To: a@b.example\r\n\r\n")
     assert kinds(result) == [("no-body", None)]
 
 
 def test_GIVEN_lf_message_WHEN_rewritten_THEN_every_added_line_uses_lf() -> None:
     raw = "From: Zoë <z@b.example>\nSubject: Grüße aus München, eine sehr lange Betreffzeile die gefaltet wird\n\nbody\n".encode()
-    out = run(raw).message
+    out = run(raw).to_bytes()
     assert b"\r" not in out
     assert out.endswith(b"\n\nbody\n")
 

@@ -164,7 +164,7 @@ def test_rewriter_invariants(message: Generated, from_address: str, envelope: st
     options = RewriteOptions(alias=f"alias@{DOMAIN}", from_address=from_address, envelope_sender=envelope)
     parsed = parse_message(message.raw)
     assert message.raw[parsed.body_offset :] == message.body  # the generator's framing, as parsed
-    out = rewrite_bytes(message.raw, options).message
+    out = rewrite_bytes(message.raw, options).to_bytes()
 
     # 1. The body is unchanged, byte for byte, after exactly one blank line.
     assert out.endswith(message.body)
@@ -203,7 +203,7 @@ def test_rewriter_invariants(message: Generated, from_address: str, envelope: st
 def test_display_name_never_escapes_the_from_line(name: str, addr: str, eol: bytes) -> None:
     encoded = b"=?utf-8?b?" + base64.b64encode(name.encode()) + b"?="
     raw = b"From: " + encoded + b" <" + addr.encode() + b">" + eol + eol + b"body"
-    out = rewrite_bytes(raw, RewriteOptions(alias=f"john@{DOMAIN}", from_address=f"john@{DOMAIN}")).message
+    out = rewrite_bytes(raw, RewriteOptions(alias=f"john@{DOMAIN}", from_address=f"john@{DOMAIN}")).to_bytes()
     lines = _header_lines(out, 4, eol)
     assert [line.split(b":", 1)[0] for line in lines if line[:1] not in (b" ", b"\t")] == [
         MARKER_HEADER.encode(), b"From", b"Reply-To"

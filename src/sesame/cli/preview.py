@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import mmap
+import os
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,7 @@ from sesame.core.forward import rewrite_for
 from sesame.core.message import parse_message
 from sesame.core.outcome import Decision
 from sesame.core.policy import check_message, decide, may_bounce
+from sesame.core.rewrite import RewriteResult
 
 
 def register(subparsers: Any) -> None:
@@ -44,13 +49,17 @@ def run(args: argparse.Namespace) -> int:
         config = load_aliases_file(args.aliases)
     except AliasConfigError as exc:
         raise CommandError(str(exc)) from None
-    raw = _read_message(args.message)
-    result = preview(raw, recipient, config, sender=args.sender)
-    if args.output is not None:
-        if result["message"] is None:
-            raise CommandError(f"nothing would be sent ({result['action']}: {result['reason']}); --output not written")
-        _write(args.output, result["message"])
-    summary = {k: v for k, v in result.items() if k != "message"}
+    with _open_message(args.message) as raw:
+        summary = preview(raw, recipient, config, sender=args.sender)
+        rewritten: RewriteResult | None = summary.pop("rewritten")
+        if args.output is not None:
+            if rewritten is None:
+                raise CommandError(
+                    f"nothing would be sent ({summary['action']}: {summary['reason']}); --output not written"
+                )
+            _write(args.output, rewritten)
+        if rewritten is not None:
+            rewritten.body.release()  # the view into the mapped file, so the file can close
     if args.json:
         print(json.dumps(summary, indent=None, sort_keys=False))
     else:
@@ -59,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def preview(raw: bytes, recipient: str, config: AliasConfig, *, sender: str | None = None) -> dict[str, Any]:
-    """The decision for ``recipient`` and, for a forward, the bytes that would be sent."""
+    """The decision for ``recipient`` and, under ``rewritten``, what a forward would send."""
     message = parse_message(raw)
     from_field = message.first("From")
     source = sender if sender is not None else _first_address(from_field.text() if from_field else "")
@@ -73,23 +82,22 @@ def preview(raw: bytes, recipient: str, config: AliasConfig, *, sender: str | No
     )
     settings = config.apply_to_defaults()
     decision: Decision = check_message(decide(mail, config.table, settings)[0], message, settings)
-    out: bytes | None = None
+    rewritten: RewriteResult | None = None
     defects = list(message.defects)
     note = None
     if decision.action == "forward":
-        result = rewrite_for(message, mail, decision, settings)
-        out = result.message
-        defects = list(dict.fromkeys(result.defects))
+        rewritten = rewrite_for(message, mail, decision, settings)
+        defects = list(dict.fromkeys(rewritten.defects))
     elif decision.action == "bounce":
         note = may_bounce(mail, message)
     held_back = note is not None
     summary: dict[str, Any] = decision.as_dict() | {
         "action": "drop" if held_back else decision.action,
         "from": settings.from_address(recipient) if decision.action == "forward" else None,
-        "size": len(out) if out is not None else None,
+        "size": rewritten.size if rewritten is not None else None,
         "defects": [d.as_dict() for d in defects],
         "warnings": list(decision.warnings),
-        "message": out,
+        "rewritten": rewritten,
     }
     if held_back:
         summary["detail"] = f"bounce held back: {note}"
@@ -104,18 +112,28 @@ def _first_address(text: str) -> str:
     return addresses[0] if addresses else ""
 
 
-def _read_message(path: Path) -> bytes:
+@contextlib.contextmanager
+def _open_message(path: Path) -> Iterator[bytes]:
+    """The message's bytes; a file is memory-mapped, so a 40 MB message is not copied to read it."""
     if str(path) == "-":
-        return sys.stdin.buffer.read()
+        yield sys.stdin.buffer.read()
+        return
     try:
-        return path.read_bytes()
+        with path.open("rb") as file:
+            if os.fstat(file.fileno()).st_size == 0:
+                yield b""
+                return
+            with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                yield mapped  # type: ignore[misc]  # mmap offers the bytes API the parser uses
     except OSError as exc:
         raise CommandError(f"{path}: {exc.strerror or exc}") from None
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(path: Path, rewritten: RewriteResult) -> None:
     try:
-        path.write_bytes(data)
+        with path.open("wb") as out:
+            out.write(rewritten.head)
+            out.write(rewritten.body)
     except OSError as exc:
         raise CommandError(f"--output {path}: {exc.strerror or exc}") from None
 

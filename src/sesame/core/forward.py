@@ -95,11 +95,12 @@ class Forwarder:
             return Outcome(decision.recipient, "dropped", "already-forwarded", decision.rule)
         result = rewrite_for(message, mail, decision, self.settings)
         defects.update(dict.fromkeys(result.defects))
+        outgoing = result.to_bytes()  # once, not once per batch
         sent: list[str] = []
         ids: list[str] = []
         for batch in batches(destinations, self.settings.batch_size):
             try:
-                ids.append(self.sender.send_raw(result.message, batch, key=send_key(mail.message_id, batch)))
+                ids.append(self.sender.send_raw(outgoing, batch, key=send_key(mail.message_id, batch)))
             except SendRejected as exc:
                 return Outcome(
                     decision.recipient, "failed", "ses-rejected", decision.rule, tuple(sent), tuple(ids), str(exc)

@@ -22,7 +22,7 @@ MARKER_HEADER = "X-Sesame-Forwarded-For"
 # Signatures are broken by the rewrite and SES signs again; the rest name the original
 # sender to SES, which checks them against verified identities.
 REMOVED = frozenset(
-    {"dkim-signature", "domainkey-signature", "return-path", "sender", "bcc"}
+    {"dkim-signature", "domainkey-signature", "return-path", "sender", "bcc", "resent-bcc"}
 )
 REMOVED_PREFIXES = ("x-ses-",)
 
@@ -64,9 +64,20 @@ class RewriteOptions:
 
 @dataclass(frozen=True)
 class RewriteResult:
-    message: bytes
+    """The rewritten header block and the original body, which is never copied here."""
+
+    head: bytes  # the new header block, the blank line that ends it included
+    body: memoryview  # the original body bytes, a view into the received message
     defects: tuple[Defect, ...]
     original_from: tuple[tuple[str, str], ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.head) + len(self.body)
+
+    def to_bytes(self) -> bytes:
+        """The whole message in one buffer (one copy of the body): what an API call needs."""
+        return b"".join((self.head, self.body))
 
 
 def rewrite_bytes(raw: bytes, options: RewriteOptions) -> RewriteResult:
@@ -116,8 +127,7 @@ def rewrite(parsed: ParsedMessage, options: RewriteOptions) -> RewriteResult:
             out.append(reply_to)
 
     out.append(eol)  # the blank line before the body (also mends a missing one)
-    out.append(parsed.body)  # type: ignore[arg-type]  # bytes.join accepts buffers
-    return RewriteResult(b"".join(out), tuple(defects), original_from)
+    return RewriteResult(b"".join(out), parsed.body, tuple(defects), original_from)
 
 
 def _original_senders(
