@@ -11,7 +11,8 @@ import pytest
 from sesame.core.event import parse_ses_event
 from sesame.core.ports import SendRejected
 from sesame.local.sender import LocalSender, Outbox, safe_name
-from sesame.local.ses import Received, Verdicts, build_event, store_copy
+from sesame.core.event import Verdicts
+from sesame.local.ses import Received, build_event, parse_verdicts, store_copy, verdicts_for_rule
 
 GOOD = b"From: Jane <john@example.com>\r\nTo: a@b.example\r\nSubject: hi\r\n\r\nbody\r\n"
 
@@ -111,7 +112,7 @@ def test_the_event_has_the_ses_shape_and_the_stored_copy_the_ses_headers() -> No
         received_at=datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC),
         original=original,
     )
-    verdicts = Verdicts.parse(["spam=FAIL", "dmarc=FAIL", "dmarc-policy=reject"])
+    verdicts = parse_verdicts(["spam=FAIL", "dmarc=FAIL", "dmarc-policy=reject"])
     stored = store_copy(received, verdicts, "eu-west-1")
     assert stored.endswith(original)
     names = [line.split(b":")[0] for line in stored[: -len(original)].split(b"\r\n") if line and line[:1] != b" "]
@@ -140,5 +141,5 @@ def test_the_event_has_the_ses_shape_and_the_stored_copy_the_ses_headers() -> No
     (parsed,) = parse_ses_event(event)  # the forwarder's own parser takes it
     assert parsed.verdicts.spam == "FAIL" and parsed.recipients == ("john@example.com",)
     with pytest.raises(ValueError, match="NAME is one of"):
-        Verdicts.parse(["bogus=FAIL"])
-    assert Verdicts().for_rule(scan_enabled=False).spam == "DISABLED"
+        parse_verdicts(["bogus=FAIL"])
+    assert verdicts_for_rule(Verdicts(), scan_enabled=False).spam == "DISABLED"

@@ -70,14 +70,10 @@ class Forwarder:
         if bounced:
             outcomes.update(self._bounce(mail, message, bounced))
 
-        return MessageReport(
-            message_id=mail.message_id,
-            source=mail.source,
-            timestamp=mail.timestamp,
-            header_from=mail.header_from,
-            subject=mail.subject,
+        return MessageReport.for_mail(
+            mail,
+            tuple(outcomes[i] for i in range(len(decisions))),
             size=len(message.raw) if message else None,
-            outcomes=tuple(outcomes[i] for i in range(len(decisions))),
             defects=tuple(defects),
         )
 

@@ -39,14 +39,8 @@ def index_record(mail: InboundMail, report: MessageReport) -> dict[str, Any]:
 
 def failed_report(mail: InboundMail, error: str) -> MessageReport:
     """A report for a message whose forwarding never completed: every recipient failed."""
-    return MessageReport(
-        message_id=mail.message_id,
-        source=mail.source,
-        timestamp=mail.timestamp,
-        header_from=mail.header_from,
-        subject=mail.subject,
-        size=None,
-        outcomes=tuple(Outcome(r.lower(), "failed", "dead-lettered", detail=error) for r in mail.recipients),
+    return MessageReport.for_mail(
+        mail, tuple(Outcome(r.lower(), "failed", "dead-lettered", detail=error) for r in mail.recipients)
     )
 
 

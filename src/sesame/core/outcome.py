@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from sesame.core.event import InboundMail
 from sesame.core.message import Defect
 from sesame.core.settings import Action
 
@@ -78,6 +79,12 @@ class MessageReport:
     size: int | None
     outcomes: tuple[Outcome, ...]
     defects: tuple[Defect, ...] = field(default=())
+
+    @classmethod
+    def for_mail(
+        cls, mail: InboundMail, outcomes: tuple[Outcome, ...], *, size: int | None = None, defects: tuple[Defect, ...] = ()
+    ) -> MessageReport:
+        return cls(mail.message_id, mail.source, mail.timestamp, mail.header_from, mail.subject, size, outcomes, defects)
 
     @property
     def failed(self) -> tuple[Outcome, ...]:

@@ -43,7 +43,8 @@ from sesame.core.outcome import MessageReport, Outcome
 from sesame.core.settings import SES_MAX_MESSAGE_BYTES
 from sesame.local.cfn import Reference, TemplateError
 from sesame.local.sender import LocalSender, Outbox
-from sesame.local.ses import Received, Verdicts, build_event, new_message_id, store_copy
+from sesame.core.event import Verdicts
+from sesame.local.ses import Received, build_event, new_message_id, parse_verdicts, store_copy, verdicts_for_rule
 from sesame.local.smtp import Delivery, SmtpFront
 from sesame.local.wiring import AddHeaderAction, LambdaAction, ReceiptRule, S3Action, StopAction, Wiring, read_wiring
 from sesame.runtime import ForwarderRuntime, build_runtime
@@ -166,7 +167,7 @@ class LocalMode:
         except AliasConfigError as exc:
             raise LocalModeError(str(exc)) from None
         try:
-            self.base_verdicts = Verdicts.parse(opts.verdicts)
+            self.base_verdicts = parse_verdicts(opts.verdicts)
         except ValueError as exc:
             raise LocalModeError(str(exc)) from None
         self._explicit_verdicts = tuple(v.partition("=")[0].strip().lower() for v in opts.verdicts)
@@ -397,7 +398,7 @@ class LocalMode:
             original=delivery.content,
         )
         verdicts = {
-            name: self.base_verdicts.for_rule(rule.scan_enabled, self._explicit_verdicts)
+            name: verdicts_for_rule(self.base_verdicts, rule.scan_enabled, self._explicit_verdicts)
             for name, (rule, _) in groups.items()
         }
         first_rule = next(iter(groups.values()))[0] if groups else None

@@ -9,10 +9,11 @@ import email.utils
 import hashlib
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from sesame.core.event import Verdicts
 from sesame.core.message import parse_message
 
 VERDICT_NAMES = ("spam", "virus", "spf", "dkim", "dmarc")
@@ -25,48 +26,40 @@ def new_message_id() -> str:
     return base64.b32encode(secrets.token_bytes(25)).decode("ascii").lower()
 
 
-@dataclass(frozen=True)
-class Verdicts:
-    spam: str = "PASS"
-    virus: str = "PASS"
-    spf: str = "PASS"
-    dkim: str = "PASS"
-    dmarc: str = "PASS"
-    dmarc_policy: str | None = None
+def parse_verdicts(items: Sequence[str]) -> Verdicts:
+    """``["spam=FAIL", "dmarc=FAIL", "dmarc-policy=reject"]`` -> :class:`Verdicts`."""
+    values: dict[str, str | None] = {}
+    for item in items:
+        name, sep, status = item.partition("=")
+        name = name.strip().lower().replace("_", "-")
+        if not sep:
+            raise ValueError(f"--verdict {item!r}: expected NAME=STATUS, e.g. spam=FAIL")
+        if name == "dmarc-policy":
+            if status.strip().lower() not in DMARC_POLICIES:
+                raise ValueError(f"--verdict {item!r}: dmarc-policy is one of {', '.join(DMARC_POLICIES)}")
+            values["dmarc_policy"] = status.strip().lower()
+            continue
+        if name not in VERDICT_NAMES:
+            raise ValueError(f"--verdict {item!r}: NAME is one of {', '.join(VERDICT_NAMES)}, dmarc-policy")
+        if status.strip().upper() not in VERDICT_STATUSES:
+            raise ValueError(f"--verdict {item!r}: STATUS is one of {', '.join(VERDICT_STATUSES)}")
+        values[name] = status.strip().upper()
+    return Verdicts(**values)  # type: ignore[arg-type]
 
-    @classmethod
-    def parse(cls, items: Sequence[str]) -> Verdicts:
-        """``["spam=FAIL", "dmarc=FAIL", "dmarc-policy=reject"]`` -> :class:`Verdicts`."""
-        values: dict[str, str | None] = {}
-        for item in items:
-            name, sep, status = item.partition("=")
-            name = name.strip().lower().replace("_", "-")
-            if not sep:
-                raise ValueError(f"--verdict {item!r}: expected NAME=STATUS, e.g. spam=FAIL")
-            if name == "dmarc-policy":
-                if status.strip().lower() not in DMARC_POLICIES:
-                    raise ValueError(f"--verdict {item!r}: dmarc-policy is one of {', '.join(DMARC_POLICIES)}")
-                values["dmarc_policy"] = status.strip().lower()
-                continue
-            if name not in VERDICT_NAMES:
-                raise ValueError(f"--verdict {item!r}: NAME is one of {', '.join(VERDICT_NAMES)}, dmarc-policy")
-            if status.strip().upper() not in VERDICT_STATUSES:
-                raise ValueError(f"--verdict {item!r}: STATUS is one of {', '.join(VERDICT_STATUSES)}")
-            values[name] = status.strip().upper()
-        return cls(**values)  # type: ignore[arg-type]
 
-    def for_rule(self, scan_enabled: bool, explicit: Sequence[str] = ()) -> Verdicts:
-        """A rule without spam and virus scanning reports them DISABLED, unless asked otherwise."""
-        if scan_enabled:
-            return self
-        changes = {n: "DISABLED" for n in ("spam", "virus") if n not in explicit}
-        return Verdicts(**{**self.__dict__, **changes})
+def verdicts_for_rule(verdicts: Verdicts, scan_enabled: bool, explicit: Sequence[str] = ()) -> Verdicts:
+    """A rule without spam and virus scanning reports them DISABLED, unless asked otherwise."""
+    if scan_enabled:
+        return verdicts
+    return replace(verdicts, **{n: "DISABLED" for n in ("spam", "virus") if n not in explicit})
 
-    def as_event(self) -> dict[str, Any]:
-        data: dict[str, Any] = {f"{n}Verdict": {"status": getattr(self, n)} for n in VERDICT_NAMES}
-        if self.dmarc == "FAIL":
-            data["dmarcPolicy"] = self.dmarc_policy or "none"
-        return data
+
+def verdicts_event(verdicts: Verdicts) -> dict[str, Any]:
+    """The verdict fields of an SES receipt, as the event carries them."""
+    data: dict[str, Any] = {f"{n}Verdict": {"status": getattr(verdicts, n)} for n in VERDICT_NAMES}
+    if verdicts.dmarc == "FAIL":
+        data["dmarcPolicy"] = verdicts.dmarc_policy or "none"
+    return data
 
 
 @dataclass
@@ -202,7 +195,7 @@ def build_event(
         "timestamp": _iso(received.received_at),
         "processingTimeMillis": processing_ms,
         "recipients": list(recipients),
-        **verdicts.as_event(),
+        **verdicts_event(verdicts),
         "action": {"type": "Lambda", "functionArn": function_arn, "invocationType": invocation_type},
     }
     return {"Records": [{"eventSource": "aws:ses", "eventVersion": "1.0", "ses": {"mail": mail, "receipt": receipt}}]}
