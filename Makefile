@@ -15,7 +15,10 @@ PY313_DIR ?= $(shell pyenv root 2>/dev/null)/versions/3.13.0/bin
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: venv run test unit lint checkov build bench clean
+# The Lambda runtime is Python 3.13; the suite runs there too.
+VENV313 := .tools/py313
+
+.PHONY: venv run test unit test-py313 lint checkov build bench clean
 
 venv: $(VENV)/.installed
 
@@ -50,7 +53,17 @@ checkov: venv $(CHECKOV)
 unit: venv
 	$(BIN)/pytest
 
-test: venv lint build
+$(VENV313)/.installed: pyproject.toml
+	@test -x "$(PY313_DIR)/python3.13" || { echo "the Python 3.13 run needs python3.13: set PY313_DIR to its bin folder" >&2; exit 1; }
+	"$(PY313_DIR)/python3.13" -m venv $(VENV313)
+	$(VENV313)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV313)/bin/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+test-py313: $(VENV313)/.installed
+	$(VENV313)/bin/pytest -q -p no:cacheprovider
+
+test: venv lint build test-py313
 	$(BIN)/pytest --cov=sesame.core --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=95
 
 build: $(SAM)

@@ -266,7 +266,8 @@ def _refold(field: HeaderField, eol: bytes, defects: list[Defect]) -> bytes | No
     3.11.10 / 3.12.5 it wrote a decoded CR LF out raw (CVE-2024-6923): ``=?utf-8?q?=0D=0ABcc:
     _x?=`` inside an 8-bit Subject became a Bcc line. So every result is checked to be one
     field of ASCII lines; if the structured fold fails the check, the value is encoded as
-    opaque text instead, and if that fails too the field is dropped.
+    opaque text instead, and if that fails too the field is dropped. A decoded line break
+    sends the value down the opaque-text path directly (see :func:`_fold_structured`).
     """
     policy = _FOLD_POLICY.clone(linesep=eol.decode())
     text = field.text()
@@ -282,7 +283,13 @@ def _refold(field: HeaderField, eol: bytes, defects: list[Defect]) -> bytes | No
 
 
 def _fold_structured(name: str, text: str, policy: email.policy.EmailPolicy) -> str:
-    return policy.header_factory(name, text).fold(policy=policy)
+    header = policy.header_factory(name, text)
+    # Encoded words that decode to a line break: Python 3.11 folds them back out raw, 3.13
+    # re-encodes them; either way the reader would see a line break. Refuse, so the value
+    # is encoded as opaque text instead, the same on every Python.
+    if any(ch in str(header) for ch in "\r\n\x00"):
+        raise ValueError(f"{name}: decoded value holds a line break")
+    return header.fold(policy=policy)
 
 
 def _fold_as_text(name: str, text: str, policy: email.policy.EmailPolicy) -> str:
