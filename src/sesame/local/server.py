@@ -496,10 +496,6 @@ class LocalMode:
                 self.app.lambda_handler(event, context)
         except Exception as exc:  # noqa: BLE001 - an invocation error, as Lambda would record it
             error = exc
-            # Powertools warns "No application metrics to publish" when the handler failed
-            # before adding one; where warnings are errors that warning hides the real one.
-            if isinstance(exc, Warning) and exc.__context__ is not None:
-                error = exc.__context__
         return list(self.runtime.reports), error
 
     def _dead_letter(self, event: dict[str, Any], error: BaseException, attempts: int) -> None:
