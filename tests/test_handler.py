@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 import pytest
 from conftest import load_event
 from moto import mock_aws
@@ -132,7 +133,7 @@ def test_given_dmarc_reject_then_one_bounce_and_nothing_forwarded(aws: dict[str,
 
 
 def test_given_a_missing_message_then_the_handler_raises_so_lambda_retries(aws: dict[str, Any]) -> None:
-    with pytest.raises(aws["s3"].exceptions.NoSuchKey):
+    with pytest.raises(ClientError, match="NoSuchKey"):
         app.lambda_handler(load_event("ses_email_receiving.json"), Context())
     assert sent_messages() == []
 

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from sesame import config as env_names
 from sesame.adapters.index import S3OutcomeIndex
 from sesame.adapters.notify import SesNotifier
+from sesame.aws import ClientFactory, default_factory
 from sesame.config import ConfigError
 from sesame.core.dead_letter import DeadLetter, error_context, operator_report, parse_dead_letter
 from sesame.core.event import InboundMail
@@ -66,7 +67,7 @@ class DeadLetterRuntime:
 
 
 def build_dead_letter_runtime(
-    env: Mapping[str, str] | None = None, *, s3: Any = None, sesv2: Any = None
+    env: Mapping[str, str] | None = None, *, clients: ClientFactory | None = None
 ) -> DeadLetterRuntime:
     env = os.environ if env is None else env
     missing = [
@@ -76,11 +77,8 @@ def build_dead_letter_runtime(
     ]
     if missing:
         raise ConfigError(f"{', '.join(missing)} not set for the dead-letter function")
-    if s3 is None or sesv2 is None:
-        import boto3
-
-        s3 = s3 or boto3.client("s3")
-        sesv2 = sesv2 or boto3.client("sesv2")
+    clients = clients or default_factory
+    s3, sesv2 = clients("s3"), clients("sesv2")
     bucket = env[env_names.BUCKET]
     return DeadLetterRuntime(
         s3=s3,

@@ -11,6 +11,7 @@ from sesame.adapters.index import S3OutcomeIndex
 from sesame.adapters.s3 import S3MessageStore
 from sesame.adapters.ses import SesRawSender
 from sesame.adapters.ssm import SsmAliasStore
+from sesame.aws import ClientFactory, default_factory
 from sesame.config import ForwarderConfig
 from sesame.core.event import InboundMail
 from sesame.core.forward import Forwarder
@@ -44,33 +45,25 @@ class ForwarderRuntime:
 def build_runtime(
     env: Mapping[str, str] | None = None,
     *,
-    s3: Any = None,
-    ssm: Any = None,
-    sesv2: Any = None,
-    dynamodb: Any = None,
+    clients: ClientFactory | None = None,
     sender: Sender | None = None,
     aliases: Any = None,
 ) -> ForwarderRuntime:
-    """The forwarder's runtime; clients are built only for what was not injected."""
+    """The forwarder's runtime. ``clients`` makes a boto3 client for a service name (default:
+    :func:`sesame.aws.default_factory`, Sesame's timeouts and retries); local mode and tests
+    pass their own, pointed at their endpoint."""
     config = ForwarderConfig.from_env(os.environ if env is None else env)
-
-    def client(given: Any, service: str) -> Any:
-        if given is not None:
-            return given
-        import boto3
-
-        return boto3.client(service)
-
-    s3 = client(s3, "s3")
-    sender = sender or SesRawSender(client(sesv2, "sesv2"))
+    clients = clients or default_factory
+    s3 = clients("s3")
+    sender = sender or SesRawSender(clients("sesv2"))
     if config.idempotency_table:
         from sesame.adapters.idempotency import IdempotentSender
 
-        sender = IdempotentSender(sender, config.idempotency_table, client(dynamodb, "dynamodb"))
+        sender = IdempotentSender(sender, config.idempotency_table, clients("dynamodb"))
     return ForwarderRuntime(
         config=config,
         store=S3MessageStore(s3, config.bucket, config.message_prefix),
         sender=sender,
-        aliases=aliases or SsmAliasStore(client(ssm, "ssm"), config.alias_path, config.alias_cache_seconds),
+        aliases=aliases or SsmAliasStore(clients("ssm"), config.alias_path, config.alias_cache_seconds),
         index=S3OutcomeIndex(s3, config.bucket, config.index_prefix),
     )

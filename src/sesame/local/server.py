@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import inspect
 import io
 import json
 import logging
@@ -344,12 +343,7 @@ class LocalMode:
         self.sender = LocalSender(
             self.outbox, wiring.domains, relay=self.options.relay, region=wiring.region, max_bytes=SES_MAX_MESSAGE_BYTES
         )
-        offered = {"s3": self.clients["s3"], "ssm": self.clients["ssm"], "sender": self.sender}
-        accepted = inspect.signature(build_runtime).parameters
-        for extra in ("sqs", "dynamodb"):
-            if extra in accepted:
-                offered[extra] = self.clients[extra]
-        base = build_runtime(self.env, **offered)
+        base = build_runtime(self.env, clients=self.clients.__getitem__, sender=self.sender)
         self.runtime = _ObservedRuntime(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)})
         logger = app.logger
         handler = logger.registered_handler
