@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sesame.core.event import InboundMail
-from sesame.core.ports import SendRejected
+from sesame.core.ports import Outgoing, SendRejected, outgoing_bytes
 
 
 @dataclass
@@ -24,12 +24,12 @@ class RecordingSender:
     sent: list[tuple[bytes, tuple[str, ...], str]] = field(default_factory=list)
     reject_when: object = None  # callable(destinations) -> SendRejected | Exception | None
 
-    def send_raw(self, message: bytes, destinations: Sequence[str], *, key: str) -> str:
+    def send_raw(self, message: Outgoing, destinations: Sequence[str], *, key: str) -> str:
         if callable(self.reject_when):
             error = self.reject_when(tuple(destinations))
             if error is not None:
                 raise error
-        self.sent.append((message, tuple(destinations), key))
+        self.sent.append((outgoing_bytes(message), tuple(destinations), key))
         return f"ses-{len(self.sent)}"
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sesame.core.ports import Sender
+from sesame.core.ports import Outgoing, Sender
 
 # Dead-letter queue retention (14 days) plus margin: a redrive after a fix must still see
 # which batches already went out.
@@ -38,8 +38,8 @@ class IdempotentSender:
         """Let an interrupted send expire with the invocation instead of blocking retries."""
         self._config.register_lambda_context(context)
 
-    def send_raw(self, message: bytes, destinations: Sequence[str], *, key: str) -> str:
+    def send_raw(self, message: Outgoing, destinations: Sequence[str], *, key: str) -> str:
         return str(self._send_once(message, request={"key": key, "destinations": list(destinations)}))
 
-    def _send(self, message: bytes, *, request: dict[str, Any]) -> str:
+    def _send(self, message: Outgoing, *, request: dict[str, Any]) -> str:
         return self._inner.send_raw(message, request["destinations"], key=request["key"])

@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from sesame.core.ports import SendRejected
+from sesame.core.ports import Outgoing, SendRejected, outgoing_bytes
 from sesame.core.settings import SES_MAX_RECIPIENTS
 
 # Refusals about this message that no retry will change. Throttling, 5xx, and account-wide
@@ -21,14 +21,14 @@ class SesRawSender:
         self._client = client
         self._configuration_set = configuration_set
 
-    def send_raw(self, message: bytes, destinations: Sequence[str], *, key: str) -> str:
+    def send_raw(self, message: Outgoing, destinations: Sequence[str], *, key: str) -> str:
         if not 1 <= len(destinations) <= SES_MAX_RECIPIENTS:
             raise ValueError(f"SES takes 1 to {SES_MAX_RECIPIENTS} destinations a send, not {len(destinations)}")
         request: dict[str, Any] = {
             # No FromEmailAddress: on a raw send SES takes From from the message, and setting
             # it was reported to overwrite the header and lose the display name.
             "Destination": {"ToAddresses": list(destinations)},
-            "Content": {"Raw": {"Data": message}},
+            "Content": {"Raw": {"Data": outgoing_bytes(message)}},
         }
         if self._configuration_set:
             request["ConfigurationSetName"] = self._configuration_set

@@ -91,7 +91,7 @@ class Forwarder:
             return Outcome(decision.recipient, "dropped", "already-forwarded", decision.rule)
         result = rewrite_for(message, mail, decision, self.settings)
         defects.update(dict.fromkeys(result.defects))
-        outgoing = result.to_bytes()  # once, not once per batch
+        outgoing = (result.head, result.body)  # the body is never copied here
         sent: list[str] = []
         ids: list[str] = []
         for batch in batches(destinations, self.settings.batch_size):

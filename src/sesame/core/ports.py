@@ -6,9 +6,23 @@ Adapters in :mod:`sesame.adapters` implement them over boto3; tests use in-memor
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from sesame.core.event import InboundMail
+
+
+# A message to send: one buffer, or parts sent back to back (the rewritten header block and a
+# view of the original body), so an adapter can encode it without first joining a copy.
+Outgoing: TypeAlias = bytes | tuple[bytes | memoryview, ...]
+
+
+def outgoing_bytes(message: Outgoing) -> bytes:
+    """``message`` as one buffer (a copy when it comes in parts)."""
+    return message if isinstance(message, bytes) else b"".join(message)
+
+
+def outgoing_size(message: Outgoing) -> int:
+    return len(message) if isinstance(message, bytes) else sum(len(part) for part in message)
 
 
 class SendRejected(Exception):
@@ -25,7 +39,7 @@ class MessageStore(Protocol):
 
 
 class Sender(Protocol):
-    def send_raw(self, message: bytes, destinations: Sequence[str], *, key: str) -> str:
+    def send_raw(self, message: Outgoing, destinations: Sequence[str], *, key: str) -> str:
         """Send ``message`` to ``destinations`` (at most 50) and return the SES message id.
 
         ``key`` names this exact send (message and destination batch), so an implementation

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sesame.core.ports import SendRejected
+from sesame.core.ports import Outgoing, SendRejected, outgoing_bytes
 from sesame.core.rewrite import MAX_LINE, SINGLE_INSTANCE
 from sesame.core.settings import SES_MAX_MESSAGE_BYTES, SES_MAX_RECIPIENTS
 
@@ -120,10 +120,11 @@ class LocalSender:
         self._lock = threading.Lock()
 
     # Sender port
-    def send_raw(self, message: bytes, destinations: Sequence[str], *, key: str) -> str:
+    def send_raw(self, message: Outgoing, destinations: Sequence[str], *, key: str) -> str:
         if not 1 <= len(destinations) <= SES_MAX_RECIPIENTS:
             # The same check, and the same error, as the SES adapter makes before calling SES.
             raise ValueError(f"SES takes 1 to {SES_MAX_RECIPIENTS} destinations a send, not {len(destinations)}")
+        message = outgoing_bytes(message)
         sender = self.check(message)
         ses_id = new_ses_message_id()
         if self.relay is not None:
