@@ -30,7 +30,11 @@ def aws_client(args: argparse.Namespace, service: str) -> Any:
     from sesame.aws import make_client
 
     try:
-        session = boto3.Session(profile_name=args.profile, region_name=args.region)
+        # One session per command: each new session reads the service models again.
+        session = getattr(args, "_aws_session", None)
+        if session is None:
+            session = boto3.Session(profile_name=args.profile, region_name=args.region)
+            args._aws_session = session
         return make_client(service, session=session, endpoint_url=args.endpoint_url)
     except BotoCoreError as exc:  # unknown profile, no region, bad endpoint URL
         raise CommandError(str(exc)) from None
