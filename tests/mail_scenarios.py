@@ -128,9 +128,10 @@ SCENARIOS = (
          "subject": "WIN NOW"},
         verdicts={"spam": "FAIL"},
     ),
-    # DMARC fails with p=reject: bounced with 5.7.1 (the deployment's default).
+    # DMARC fails with p=reject: the From is forged, so it is dropped (the deployment's default),
+    # never bounced to whoever the forger named.
     Scenario(
-        "bounced0dmarc0000000000000000000000005", 4, time(11, 2, 40), "billing@spoofed-bank.example",
+        "dropped0dmarc0000000000000000000000005", 4, time(11, 2, 40), "billing@spoofed-bank.example",
         ("john@example.com",),
         _raw("From: Bank <billing@spoofed-bank.example>", "To: john@example.com", "Subject: Verify your account"),
         {"returnPath": "billing@spoofed-bank.example", "from": ["Bank <billing@spoofed-bank.example>"],

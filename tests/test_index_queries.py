@@ -65,8 +65,8 @@ def test_recent_messages_lists_each_message_newest_first_with_every_recipients_o
         # Dropped before the message was read: no size.
         ("2026-11-20T03:03:00+00:00", "dropped0spam0000000000000000000000004", "promo@spam.example",
          "Deals <promo@spam.example>", "WIN NOW", None, "john@example.com dropped"),
-        ("2026-11-19T11:02:40+00:00", "bounced0dmarc0000000000000000000000005", "billing@spoofed-bank.example",
-         "Bank <billing@spoofed-bank.example>", "Verify your account", size("bounced0dmarc"), "john@example.com bounced"),
+        ("2026-11-19T11:02:40+00:00", "dropped0dmarc0000000000000000000000005", "billing@spoofed-bank.example",
+         "Bank <billing@spoofed-bank.example>", "Verify your account", None, "john@example.com dropped"),
         ("2026-11-18T12:00:00+00:00", "failed0unverified00000000000000000006", "customer@shop.example",
          "customer@shop.example", "Order 1234", size("failed0unverified"), "help@unverified.example failed"),
         # No From, no Subject, null sender.
@@ -119,8 +119,8 @@ def test_failures_and_drops_show_each_recipient_with_why_and_the_ses_error(index
          "Anyone there?", "nobody@example.com", "bounced", "unknown-recipient", None),
         ("2026-11-20T03:03:00+00:00", "dropped0spam0000000000000000000000004", "promo@spam.example",
          "WIN NOW", "john@example.com", "dropped", "spam", None),
-        ("2026-11-19T11:02:40+00:00", "bounced0dmarc0000000000000000000000005", "billing@spoofed-bank.example",
-         "Verify your account", "john@example.com", "bounced", "dmarc-reject", None),
+        ("2026-11-19T11:02:40+00:00", "dropped0dmarc0000000000000000000000005", "billing@spoofed-bank.example",
+         "Verify your account", "john@example.com", "dropped", "dmarc-reject", None),
         ("2026-11-18T12:00:00+00:00", "failed0unverified00000000000000000006", "customer@shop.example",
          "Order 1234", "help@unverified.example", "failed", "ses-rejected",
          "MessageRejected: Did not have authority to send from email help@unverified.example"),
