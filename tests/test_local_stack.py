@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from test_local_wiring import write_template
 
-from sesame.core.event import Verdicts
+from sesame.local.receiving.event import parse_verdicts
 from sesame.local.stack import LocalModeError, LocalOptions, LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -290,7 +290,7 @@ def test_size_limit_verdicts_json_and_alias_edits(tmp_path: Path) -> None:
         # An edit to the aliases file applies to the next message (written to SSM again).
         aliases.write_text(aliases.read_text() + '"new@example.com" = ["new@dest.example"]\n')
         os.utime(aliases, (time.time() + 5, time.time() + 5))
-        stack.receiving.verdicts = Verdicts()  # PASS again, to see the forward
+        stack.receiving.verdicts = parse_verdicts([])  # PASS again, to see the forward
         code, reply = send_one(stack.smtp_port, ["new@example.com"], message(to="new@example.com", subject="new"))
         summary = outcome(stack, reply.split()[-1])
         assert [(o["status"], o["destinations"]) for o in summary["outcomes"]] == [("forwarded", ["new@dest.example"])]
