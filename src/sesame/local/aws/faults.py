@@ -169,7 +169,8 @@ class FaultInjector:
         if kind == "connect_timeout":
             raise ConnectTimeoutError(endpoint_url=request.url)
         if kind == "lost_response":
-            self._http.send(request).close()  # the server acts; its answer goes nowhere
+            lost = self._http.send(request)  # the server acts; its answer goes nowhere
+            _ = lost.content  # read it, so the connection goes back to the pool
         raise ReadTimeoutError(endpoint_url=request.url)
 
     def _record(self, kind: str, function: str, service: str, operation: str, call: dict[str, Any]) -> None:
