@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import uuid
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 from botocore.httpsession import URLLib3Session
 
+# The stored copy's Received header names the SES receiving id, and the rewriter keeps it: a
+# send is attributed to its message by it when the sender set no sesame-message tag.
+_RECEIVED_ID = re.compile(rb"with SMTP id ([a-z0-9]{20,64})")
 KINDS = ("throttle", "server_error", "connect_timeout", "read_timeout", "lost_response")
 
 # (HTTP status, error code, message) per service.
@@ -113,6 +117,16 @@ def error_response(service: str, protocol: str, url: str, status: int, code: str
     return AWSResponse(url, status, headers, _Body(body))
 
 
+def received_id(data: Any) -> str | None:
+    """The SES receiving id in a forwarded message's header block, if it has one."""
+    if isinstance(data, tuple) and data:
+        data = data[0]
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        return None
+    match = _RECEIVED_ID.search(bytes(data[:16384]))
+    return match.group(1).decode() if match else None
+
+
 class FaultInjector:
     """Draws faults for the clients it is attached to and logs each one."""
 
@@ -139,7 +153,7 @@ class FaultInjector:
         if model.name == "SendEmail":
             tags = {t.get("Name"): t.get("Value") for t in params.get("EmailTags") or [] if isinstance(t, dict)}
             destination = params.get("Destination") or {}
-            call["message"] = tags.get("sesame-message")
+            call["message"] = tags.get("sesame-message") or received_id(((params.get("Content") or {}).get("Raw") or {}).get("Data"))
             call["send"] = tags.get("sesame-send")
             call["destinations"] = [
                 a for k in ("ToAddresses", "CcAddresses", "BccAddresses") for a in destination.get(k) or []
