@@ -135,7 +135,9 @@ class DeliveryAgent:
             if retry and not last_try:
                 delay = self.retry_delays[pending.attempt - 1]
                 later = _Pending(message, pending.files, tuple(retry), pending.attempt + 1)
-                threading.Timer(delay, self._queue.put, args=(later,)).start()
+                timer = threading.Timer(delay, self._queue.put, args=(later,))
+                timer.daemon = True  # a retry still waiting when local mode stops is dropped
+                timer.start()
                 continue
             with self._idle:
                 self._in_flight -= 1
