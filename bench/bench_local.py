@@ -37,7 +37,19 @@ def message(n: int) -> bytes:
     return head + line * (10240 // len(line))
 
 
-def one_run(clients: int, count: int, workdir: Path) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), 0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    import os
+
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_run(clients: int, count: int, workdir: Path) -> tuple[float, float, float]:
+    """Messages a second, and CPU milliseconds a message in local mode's process and in moto's."""
     (workdir / "aliases.toml").write_text('[aliases]\n"bench@example.com" = ["bench@dest.example"]\n')
     process = subprocess.Popen(
         [sys.executable, "-m", "sesame.cli", "local", "--aliases", str(workdir / "aliases.toml"), "--template",
@@ -54,6 +66,8 @@ def one_run(clients: int, count: int, workdir: Path) -> float:
         for _ in range(20):
             lines.get(timeout=60)
         batches = [[message(i) for i in range(c, count, clients)] for c in range(clients)]
+        moto_pid = json.loads((workdir / "state" / "endpoints.json").read_text())["moto"]["pid"]
+        cpu_local, cpu_moto = cpu_seconds(process.pid), cpu_seconds(moto_pid)
         started = time.perf_counter()
         threads = [threading.Thread(target=_send, args=(port, batch)) for batch in batches]
         for t in threads:
@@ -62,9 +76,10 @@ def one_run(clients: int, count: int, workdir: Path) -> float:
             data = json.loads(lines.get(timeout=300))
             assert data["outcomes"][0]["status"] == "forwarded", data
         elapsed = time.perf_counter() - started
+        cpu_local, cpu_moto = cpu_seconds(process.pid) - cpu_local, cpu_seconds(moto_pid) - cpu_moto
         for t in threads:
             t.join()
-        return count / elapsed
+        return count / elapsed, cpu_local * 1000 / count, cpu_moto * 1000 / count
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)
@@ -87,17 +102,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = {}
     for clients in (1, 4):
-        rates = []
+        runs = []
         for _ in range(args.runs):
             workdir = Path(tempfile.mkdtemp(prefix="sesame-bench-local-"))
             try:
-                rates.append(one_run(clients, args.messages, workdir))
+                runs.append(one_run(clients, args.messages, workdir))
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
+        rates = [r[0] for r in runs]
         results[clients] = statistics.median(rates)
         print(
             f"local mode, {clients} SMTP client(s), {args.messages} x 10 KB: "
-            f"{results[clients]:.1f} messages/s (median of {args.runs}; runs {', '.join(f'{r:.1f}' for r in rates)})",
+            f"{results[clients]:.1f} messages/s (median of {args.runs}; runs {', '.join(f'{r:.1f}' for r in rates)}); "
+            f"CPU a message: {statistics.median(r[1] for r in runs):.1f} ms in sesame local, "
+            f"{statistics.median(r[2] for r in runs):.1f} ms in moto",
             flush=True,
         )
     met = results[4] >= TARGET

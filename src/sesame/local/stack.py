@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from sesame.local.cfn import LOCAL_ACCOUNT, TemplateError
 from sesame.local.lambdas.async_invoke import AsyncEvent, AsyncInvoker
 from sesame.local.lambdas.function import LocalFunction
 from sesame.local.lambdas.sqs_source import Batch, SqsEventSource
+from sesame.local.mirror import IndexCatcher
 from sesame.local.receiving.event import parse_verdicts
 from sesame.local.receiving.service import Accepted, SesReceiving, bucket_resolver
 from sesame.local.receiving.smtp import SmtpFront
@@ -120,6 +122,10 @@ class LocalStack:
         self.parts = _Parts()
         self._print = threading.Lock()
         self._saved_env: dict[str, str | None] = {}
+        # Final states are written up on a thread of their own: reading the index record back
+        # and printing never hold up the function that just finished.
+        self._finished: queue.Queue[Tracked | None] = queue.Queue()
+        self._reporter: threading.Thread | None = None
 
     # --- life cycle ----------------------------------------------------------------------
     @property
@@ -168,6 +174,8 @@ class LocalStack:
     def _start(self, wiring: Wiring) -> None:
         opts, parts = self.options, self.parts
         self.state.prepare()
+        self._reporter = threading.Thread(target=self._report, name="sesame-local-report", daemon=True)
+        self._reporter.start()
         parts.moto = MotoProcess(opts.host, log=self.state.moto_log)
         try:
             moto_endpoint = parts.moto.start()
@@ -196,6 +204,7 @@ class LocalStack:
         self._set_environment(moto_endpoint, wiring.region)
         self.resources = create_resources(wiring, aws, time_scale=opts.time_scale)
         self.env = {lid: wiring.render_env(spec, self.resources.names) for lid, spec in wiring.functions.items()}
+        self.index_catcher = IndexCatcher(self.forwarder_env.get(env_names.INDEX_PREFIX, env_names.DEFAULT_INDEX_PREFIX))
         assert self.aliases is not None
         write_aliases(aws.admin("ssm"), self.aliases, self.alias_path)
         self._start_forwarder(wiring)
@@ -237,6 +246,10 @@ class LocalStack:
             parts.event_source.stop()
         for function in parts.functions:
             function.stop()
+        if self._reporter is not None:
+            self._finished.put(None)
+            self._reporter.join()
+            self._reporter = None
         if parts.delivery is not None:
             parts.delivery.stop()
         if parts.ses is not None:
@@ -297,13 +310,25 @@ class LocalStack:
         self.parts.functions.append(function)
         return function
 
+    def _clients(self, spec: FunctionSpec) -> Any:
+        """The function's client factory, with the index records' catcher on its S3 clients."""
+        assert self.aws is not None
+        make = self.aws.factory(spec.name)
+
+        def clients(service: str) -> Any:
+            client = make(service)
+            self.index_catcher.attach(client)
+            return client
+
+        return clients
+
     def _start_forwarder(self, wiring: Wiring) -> None:
         from sesame.adapters.ssm import SsmAliasStore
         from sesame.runtime import build_runtime
 
         assert self.aws is not None and self.aliases is not None
         spec, env = wiring.forwarder, self.env[wiring.function_id]
-        clients = self.aws.factory(spec.name)
+        clients = self._clients(spec)
         aliases = FileBackedAliases(
             self.options.aliases,
             self.aliases,
@@ -332,7 +357,7 @@ class LocalStack:
         if spec is None or wiring.failure_queue is None or self.resources is None or self.aws is None:
             return
         env = self.env[spec.logical_id]
-        clients = self.aws.factory(spec.name)
+        clients = self._clients(spec)
         function = self._function(spec, lambda: build_dead_letter_runtime(env, clients=clients))
         source = next(s for s in wiring.event_sources if s.queue == wiring.failure_queue)
         self.parts.event_source = SqsEventSource(
@@ -377,12 +402,21 @@ class LocalStack:
 
     # --- final states and output ---------------------------------------------------------
     def _finish(self, tracked: Tracked) -> None:
-        summary = self.summarize(tracked)
-        self.results.append(summary)
-        line = json.dumps(summary) if self.options.json else format_summary(summary)
-        with self._print:
-            self.out.write(line + "\n")
-            self.out.flush()
+        self._finished.put(tracked)
+
+    def _report(self) -> None:
+        while (tracked := self._finished.get()) is not None:
+            try:
+                summary = self.summarize(tracked)
+            except Exception as exc:  # noqa: BLE001 - local mode's own failure: say so, keep going
+                summary = {"message_id": tracked.message_id, "source": tracked.accepted.received.source,
+                           "outcomes": [], "error": f"local mode could not read the outcome: {exc}"}
+            self.results.append(summary)
+            line = json.dumps(summary) if self.options.json else format_summary(summary)
+            with self._print:
+                self.out.write(line + "\n")
+                self.out.flush()
+            self.tracker.closed(tracked)
 
     def summarize(self, tracked: Tracked) -> dict[str, Any]:
         received = tracked.accepted.received
@@ -434,7 +468,9 @@ class LocalStack:
         env = self.forwarder_env
         prefix = env.get(env_names.INDEX_PREFIX, env_names.DEFAULT_INDEX_PREFIX)
         key = f"{prefix}{received_at.astimezone(UTC):%Y/%m/%d}/{message_id}.json"
-        data = self._get(env[env_names.BUCKET], key)
+        data = self.index_catcher.take(key)
+        if data is None:  # not seen on its way (its PutObject answer was lost): read it back
+            data = self._get(env[env_names.BUCKET], key)
         if data is None:
             return None, None
         path = self.state.write(self.state.index_path(key, prefix), data)

@@ -33,6 +33,9 @@ class Tracked:
 
 
 class MessageTracker:
+    """``finish`` gets each message once, when it is final; the message counts as open until
+    :meth:`closed` is called for it (after its line is printed)."""
+
     def __init__(self, finish: Callable[[Tracked], None]) -> None:
         self.finish = finish
         self._messages: dict[str, Tracked] = {}
@@ -86,12 +89,12 @@ class MessageTracker:
             if tracked.final:
                 return
             tracked.final = True
-        try:
-            self.finish(tracked)
-        finally:
-            with self._state:
-                self._open -= 1
-                self._state.notify_all()
+        self.finish(tracked)
+
+    def closed(self, tracked: Tracked) -> None:
+        with self._state:
+            self._open -= 1
+            self._state.notify_all()
 
     def open_count(self) -> int:
         with self._state:
