@@ -18,35 +18,33 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import queue
 import sys
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from sesame import config as env_names
 from sesame.core.alias_config import AliasConfig, load_aliases_file
 from sesame.core.aliases import AliasConfigError
-from sesame.core.settings import SES_MAX_MESSAGE_BYTES
 from sesame.local.aliases import CACHE_SECONDS, FileBackedAliases
 from sesame.local.aws.clients import FAKE_CREDENTIALS, LocalAws
 from sesame.local.aws.faults import FaultInjector, FaultPlan
 from sesame.local.aws.moto_process import MotoError, MotoProcess
 from sesame.local.aws.resources import CreatedResources, create_resources, write_aliases
-from sesame.local.cfn import LOCAL_ACCOUNT, TemplateError
+from sesame.local.cfn import TemplateError
 from sesame.local.lambdas.async_invoke import AsyncEvent, AsyncInvoker
 from sesame.local.lambdas.function import LocalFunction
 from sesame.local.lambdas.sqs_source import Batch, SqsEventSource
+from sesame.local.final import FinalStates
 from sesame.local.mirror import IndexCatcher
 from sesame.local.receiving.event import parse_verdicts
-from sesame.local.receiving.service import Accepted, SesReceiving, bucket_resolver
+from sesame.local.receiving.service import SesReceiving, bucket_resolver
 from sesame.local.receiving.smtp import SmtpFront
-from sesame.local.report import format_summary
+from sesame.local.report import banner, describe, format_summary, send_command
 from sesame.local.sending.api import SesV2Api
 from sesame.local.sending.checks import Identities
 from sesame.local.sending.delivery import DeliveryAgent, DeliveryEvent
@@ -207,6 +205,9 @@ class LocalStack:
         self.index_catcher = IndexCatcher(self.forwarder_env.get(env_names.INDEX_PREFIX, env_names.DEFAULT_INDEX_PREFIX))
         assert self.aliases is not None
         write_aliases(aws.admin("ssm"), self.aliases, self.alias_path)
+        self.final = FinalStates(
+            wiring, self.env, self.state, parts.delivery, self.index_catcher, self._get, opts.operator_email
+        )
         self._start_forwarder(wiring)
         self._start_dead_letter(wiring)
         self.receiving = receiving = SesReceiving(
@@ -407,7 +408,7 @@ class LocalStack:
     def _report(self) -> None:
         while (tracked := self._finished.get()) is not None:
             try:
-                summary = self.summarize(tracked)
+                summary = self.final.summarize(tracked)
             except Exception as exc:  # noqa: BLE001 - local mode's own failure: say so, keep going
                 summary = {"message_id": tracked.message_id, "source": tracked.accepted.received.source,
                            "outcomes": [], "error": f"local mode could not read the outcome: {exc}"}
@@ -417,93 +418,6 @@ class LocalStack:
                 self.out.write(line + "\n")
                 self.out.flush()
             self.tracker.closed(tracked)
-
-    def summarize(self, tracked: Tracked) -> dict[str, Any]:
-        received = tracked.accepted.received
-        record, index_path = self._mirror_index(received.message_id, received.received_at)
-        outcomes = list(record.get("outcomes") or []) if record else []
-        if record is None and tracked.accepted.events:
-            detail = tracked.error or "the forwarder wrote no index record"
-            outcomes = [
-                {"recipient": r.lower(), "status": "failed", "reason": "no-index-record", "detail": detail}
-                for rule, event in tracked.accepted.events
-                for r in event["Records"][0]["ses"]["receipt"]["recipients"]
-            ]
-        outcomes += [
-            {"recipient": r.lower(), "status": "dropped", "reason": "no-lambda-action", "detail": f"rule {rule}"}
-            for r, rule in tracked.accepted.not_invoked
-        ]
-        assert self.parts.delivery is not None
-        summary: dict[str, Any] = {
-            "message_id": received.message_id,
-            "source": received.source,
-            "recipients": list(received.recipients),
-            "subject": record.get("subject") if record else None,
-            "size": len(received.original),
-            "outcomes": outcomes,
-            "attempts": tracked.attempts,
-            "outbox": [str(p) for p in self._outbox_files(received.message_id, outcomes)],
-        }
-        if index_path is not None:
-            summary["index"] = str(index_path)
-        if record and record.get("defects"):
-            summary["defects"] = list(dict.fromkeys(d.get("kind") for d in record["defects"]))
-        if tracked.error is not None:
-            summary["error"] = tracked.error
-            summary["kept"] = str(self._keep_failed(received.message_id, tracked.reported))
-            if tracked.reported:
-                reports = self._operator_reports(received.message_id)
-                if reports:
-                    summary["report"] = str(reports[-1])
-            summary["unreported"] = tracked.unreported
-        return summary
-
-    def _outbox_files(self, message_id: str, outcomes: list[dict[str, Any]]) -> list[Path]:
-        """The message's copies: by its ``sesame-message`` tag, or by the SES ids its outcomes name."""
-        assert self.parts.delivery is not None
-        names = [message_id, *(i for o in outcomes for i in o.get("ses_message_ids") or ())]
-        return list(dict.fromkeys(p for name in names for p in self.parts.delivery.files_for(name)))
-
-    def _mirror_index(self, message_id: str, received_at: datetime) -> tuple[dict[str, Any] | None, Path | None]:
-        env = self.forwarder_env
-        prefix = env.get(env_names.INDEX_PREFIX, env_names.DEFAULT_INDEX_PREFIX)
-        key = f"{prefix}{received_at.astimezone(UTC):%Y/%m/%d}/{message_id}.json"
-        data = self.index_catcher.take(key)
-        if data is None:  # not seen on its way (its PutObject answer was lost): read it back
-            data = self._get(env[env_names.BUCKET], key)
-        if data is None:
-            return None, None
-        path = self.state.write(self.state.index_path(key, prefix), data)
-        try:
-            return json.loads(data), path
-        except ValueError:
-            return None, path
-
-    def _keep_failed(self, message_id: str, reported: bool) -> Path:
-        """The state folder's copy of a failed message: the dead-letter function's, else the stored one."""
-        assert self.wiring is not None
-        spec = self.wiring.dead_letter_function
-        if reported and spec is not None:
-            env = self.env[spec.logical_id]
-            prefix = env.get(env_names.ERROR_PREFIX, env_names.DEFAULT_ERROR_PREFIX)
-            kept = None
-            for suffix in (".json", ".eml"):
-                key = f"{prefix}{message_id}{suffix}"
-                data = self._get(env[env_names.BUCKET], key)
-                if data is not None:
-                    kept = self.state.write(self.state.error_path(key, prefix), data)
-            if kept is not None and kept.suffix == ".eml":
-                return kept
-        env = self.forwarder_env
-        prefix = env.get(env_names.MESSAGE_PREFIX, env_names.DEFAULT_MESSAGE_PREFIX)
-        data = self._get(env[env_names.BUCKET], f"{prefix}{message_id}") or b""
-        return self.state.write(self.state.errors / f"{message_id}.eml", data)
-
-    def _operator_reports(self, message_id: str) -> list[Path]:
-        assert self.parts.delivery is not None
-        operator = self.options.operator_email
-        needle = message_id.encode()
-        return [p for p in self.parts.delivery.files_to(operator) if needle in _read(p)]
 
     def _get(self, bucket: str, key: str) -> bytes | None:
         assert self.aws is not None
@@ -530,77 +444,13 @@ class LocalStack:
     # --- what other commands and people need to know --------------------------------------
     def describe(self) -> dict[str, Any]:
         """``endpoints.json``: the running stack, for ``sesame status --local`` and friends."""
-        assert self.wiring is not None and self.resources is not None and self.parts.moto is not None
-        w, r = self.wiring, self.resources
-        return {
-            "version": 1,
-            "pid": os.getpid(),
-            "started": datetime.now(UTC).isoformat(),
-            "region": w.region,
-            "account": LOCAL_ACCOUNT,
-            "stack_name": w.stack_name,
-            "credentials": dict(FAKE_CREDENTIALS),
-            "moto": {"endpoint": self.parts.moto.endpoint, "pid": self.parts.moto.pid},
-            "ses": {"endpoint": self.parts.ses.endpoint if self.parts.ses else None},
-            "smtp": {"host": self.options.host, "port": self.smtp_port},
-            "bucket": self.forwarder_env.get(env_names.BUCKET),
-            "queues": {lid: {"url": url, "arn": r.queue_arns[lid]} for lid, url in r.queue_urls.items()},
-            "tables": r.tables,
-            "functions": {
-                lid: {"name": spec.name, "arn": spec.arn(w.region), "handler": spec.handler, "environment": self.env[lid]}
-                for lid, spec in w.functions.items()
-            },
-            "alias_path": self.alias_path,
-            "aliases_file": str(Path(self.options.aliases).resolve()),
-            "outbox": str(self.outbox.folder.resolve()),
-            "state_dir": str(self.state.root.resolve()),
-            "index_dir": str(self.state.index.resolve()),
-            "operator_email": self.options.operator_email,
-            "faults": {"rate": self.options.faults, "seed": self.options.fault_seed, "sdk_retries": self.options.sdk_retries},
-            "time_scale": self.options.time_scale,
-        }
+        return describe(self)
 
     def banner(self) -> list[str]:
-        """The start-up lines: where to send, where mail goes, how to try it."""
-        assert self.wiring is not None and self.aliases is not None and self.parts.moto is not None
-        w, opts = self.wiring, self.options
-        lines = [
-            f"sesame local: SES receiving stand-in on smtp://{opts.host}:{self.smtp_port} (max {opts.max_size} bytes)",
-            f"  domains:  {', '.join(w.domains) or '(none)'}",
-            f"  rules:    {w.template} (rule set {w.rule_set})",
-            *(f"            {rule.describe()}" for rule in w.rules),
-            f"  aliases:  {opts.aliases} -> SSM {self.alias_path} ({len(self.aliases.table.aliases)} aliases)",
-            f"  outbox:   {self.outbox.folder.resolve()}",
-            f"  state:    {self.state.root.resolve()} (index records, failed messages, endpoints.json)",
-        ]
-        if opts.relay:
-            lines.append(f"  relay:    smtp://{opts.relay[0]}:{opts.relay[1]}")
-        lines.append(f"  AWS:      moto at {self.parts.moto.endpoint} (pid {self.parts.moto.pid}), SES v2 at "
-                     f"{self.parts.ses.endpoint if self.parts.ses else '-'}; fake credentials, no AWS account")
-        if opts.faults > 0:
-            retries = "" if opts.sdk_retries else ", botocore retries off"
-            lines.append(f"  faults:   {opts.faults:g} of AWS calls (seed {opts.fault_seed}{retries}) -> {self.state.faults_log}")
-        lines.append(f"  try:      {self.send_command()}")
-        lines += [f"  warning:  {warning}" for warning in w.warnings]
-        lines.append("Ready: one line per message below. Ctrl-C stops.")
-        return lines
+        return banner(self)
 
     def send_command(self) -> str:
-        python = Path(sys.executable)
-        with contextlib.suppress(ValueError):
-            python = python.relative_to(Path.cwd())
-        command = f"{python} -m sesame.local.send --to {self.sample_recipient()}"
-        if self.smtp_port != 2525:
-            command += f" --port {self.smtp_port}"
-        return command
-
-    def sample_recipient(self) -> str:
-        assert self.aliases is not None and self.wiring is not None
-        for key, alias in self.aliases.table.aliases.items():
-            if not key.startswith("@") and alias.enabled and alias.expires is None and self.wiring.route(key).rules:
-                return key
-        domain = self.wiring.domains[0] if self.wiring.domains else "example.com"
-        return f"someone@{domain}"
+        return send_command(self)
 
 
 def _message_id(event: dict[str, Any]) -> str:
@@ -617,11 +467,4 @@ def _dead_lettered_ids(body: str) -> list[str]:
         return []
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return b""
-
-
-__all__ = ["SES_MAX_MESSAGE_BYTES", "LocalModeError", "LocalOptions", "LocalStack"]
+__all__ = ["LocalModeError", "LocalOptions", "LocalStack"]

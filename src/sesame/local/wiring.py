@@ -14,22 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from sesame import config as env_names
-from sesame.local.cfn import LOCAL_ACCOUNT, Composite, Opaque, Reference, Resolver, TemplateError, load_template
-from sesame.local.cfn import samconfig_parameters
-from sesame.local.receiving.rules import (
-    NO_RULE_REPLY,
-    Action,
-    AddHeaderAction,
-    BounceAction,
-    LambdaAction,
-    OtherAction,
-    ReceiptRule,
-    Route,
-    S3Action,
-    StopAction,
-    name_of,
-    route,
-)
+from sesame.local.cfn import LOCAL_ACCOUNT, Composite, Reference, Resolver, TemplateError, as_bool, load_template
+from sesame.local.cfn import local_name, samconfig_parameters
+from sesame.local.rule_reader import read_rules
+from sesame.local.receiving.rules import NO_RULE_REPLY, ReceiptRule, Route, name_of, route
 
 FORWARDER_ID = "HandleEmailFunction"
 FORWARDER_HANDLER = "handle_email.app.lambda_handler"
@@ -159,11 +147,6 @@ def render_value(value: Any, names: Mapping[str, str]) -> str:
     return str(value)
 
 
-def local_name(logical_id: str, stack_name: str) -> str:
-    """A name for a resource CloudFormation would name: lower case, bucket-safe."""
-    return f"{stack_name}-{logical_id}".lower()[:63]
-
-
 def read_wiring(
     template_path: str | Path,
     *,
@@ -259,7 +242,7 @@ def _read(path: Path, view: TemplateView, alias_domains: list[str]) -> Wiring:
     forwarder = functions.get(forwarder_id or "") or FunctionSpec(
         FORWARDER_ID, local_name(FORWARDER_ID, view.stack_name), FORWARDER_HANDLER, {}
     )
-    rules = _rules(view)
+    rules = read_rules(view)
     return Wiring(
         template=path,
         stack_name=view.stack_name,
@@ -334,7 +317,7 @@ def _event_source(view: TemplateView, logical_id: str) -> EventSourceSpec:
         # Lambda's default batch size for SQS is 10 (CreateEventSourceMapping API reference).
         batch_size=_int(props.get("BatchSize"), 10),
         report_batch_item_failures="ReportBatchItemFailures" in (types if isinstance(types, list) else [types]),
-        enabled=_bool(props.get("Enabled"), True),
+        enabled=as_bool(props.get("Enabled"), True),
     )
 
 
@@ -356,123 +339,6 @@ def _mail_from_domains(view: TemplateView) -> dict[str, str]:
     return out
 
 
-def _rules(view: TemplateView) -> list[ReceiptRule]:
-    rules: list[ReceiptRule] = []
-    for lid in view.of_type("AWS::SES::ReceiptRule"):
-        props = view.props(lid)
-        rule = props.get("Rule") or {}
-        name = rule.get("Name")
-        name = str(name) if isinstance(name, (str, Composite)) else local_name(lid, view.stack_name)
-        recipients_value = rule.get("Recipients") or []
-        if isinstance(recipients_value, (str, Reference, Composite, Opaque)):
-            recipients_value = [recipients_value]
-        recipients: list[str] = []
-        for r in recipients_value:
-            if not isinstance(r, str):
-                view.problems.append(f"rule {name}: recipient {r} cannot be resolved locally")
-            elif r.strip():
-                recipients.append(r.strip())
-            else:
-                view.problems.append(f"rule {name}: an empty recipient (is the Domains parameter empty?)")
-        rules.append(
-            ReceiptRule(
-                logical_id=lid,
-                name=name,
-                rule_set=_rule_set_name(view, props.get("RuleSetName")),
-                after=_after_name(view, props.get("After")),
-                enabled=_bool(rule.get("Enabled"), False),
-                recipients=tuple(recipients),
-                tls_policy=str(rule.get("TlsPolicy") or "Optional"),
-                scan_enabled=_bool(rule.get("ScanEnabled"), False),
-                actions=tuple(_action(view, name, a) for a in rule.get("Actions") or []),
-            )
-        )
-    if not rules:
-        view.problems.append("no AWS::SES::ReceiptRule: SES would accept no mail for the forwarder")
-        return []
-    sets = sorted({r.rule_set for r in rules})
-    if len(sets) > 1:
-        view.problems.append(f"receipt rules belong to several rule sets ({', '.join(sets)}); one is active at a time")
-    return _order(view, rules)
-
-
-def _rule_set_name(view: TemplateView, value: Any) -> str:
-    if isinstance(value, Reference) and view.types.get(value.resource) == "AWS::SES::ReceiptRuleSet":
-        return view.local_resource_name(value.resource)
-    return str(value)
-
-
-def _after_name(view: TemplateView, value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, Reference) and view.types.get(value.resource) == "AWS::SES::ReceiptRule":
-        rule = view.props(value.resource).get("Rule") or {}
-        name = rule.get("Name")
-        return str(name) if isinstance(name, (str, Composite)) else local_name(value.resource, view.stack_name)
-    return str(value)
-
-
-def _action(view: TemplateView, rule: str, raw: Any) -> Action:
-    if not isinstance(raw, dict) or len(raw) != 1:
-        view.problems.append(f"rule {rule}: an action must have exactly one kind, not {raw!r}")
-        return OtherAction("invalid")
-    ((kind, body),) = raw.items()
-    body = body or {}
-    if kind == "S3Action":
-        return S3Action(body.get("BucketName"), str(body.get("ObjectKeyPrefix") or ""), body.get("KmsKeyArn"))
-    if kind == "LambdaAction":
-        return LambdaAction(body.get("FunctionArn"), str(body.get("InvocationType") or "Event"))
-    if kind == "BounceAction":
-        missing = [k for k in ("SmtpReplyCode", "Message", "Sender") if not body.get(k)]
-        if missing:
-            view.problems.append(f"rule {rule}: BounceAction lacks {', '.join(missing)}")
-        return BounceAction(
-            str(body.get("SmtpReplyCode") or "550"),
-            str(body.get("StatusCode") or ""),
-            str(body.get("Message") or ""),
-            body.get("Sender"),
-        )
-    if kind == "StopAction":
-        return StopAction(str(body.get("Scope") or "RuleSet"))
-    if kind == "AddHeaderAction":
-        return AddHeaderAction(str(body.get("HeaderName")), str(body.get("HeaderValue")))
-    return OtherAction(kind)
-
-
-def _order(view: TemplateView, rules: list[ReceiptRule]) -> list[ReceiptRule]:
-    by_name = {r.name: r for r in rules}
-    for rule in rules:
-        if rule.after is not None and rule.after not in by_name:
-            view.problems.append(f"rule {rule.name}: After {rule.after!r} names no rule of this template")
-    roots = [r for r in rules if r.after is None or r.after not in by_name]
-    if len(roots) > 1:
-        view.warnings.append(
-            "rules " + ", ".join(r.name for r in roots) + " have no After: their order in the rule set is "
-            "not defined; local mode takes template order"
-        )
-    ordered: list[ReceiptRule] = []
-    seen: set[str] = set()
-
-    def visit(rule: ReceiptRule) -> None:
-        seen.add(rule.name)
-        ordered.append(rule)
-        followers = [r for r in rules if r.after == rule.name]
-        if len(followers) > 1:
-            view.warnings.append(
-                f"rules {', '.join(f.name for f in followers)} all come After {rule.name}: their order is not defined"
-            )
-        for follower in followers:
-            if follower.name not in seen:
-                visit(follower)
-
-    for root in roots:
-        visit(root)
-    for rule in rules:
-        if rule.name not in seen:
-            view.problems.append(f"rule {rule.name}: its After chain is a cycle")
-    return ordered
-
-
 def _domains(view: TemplateView, alias_domains: list[str]) -> tuple[str, ...]:
     value = view.resolver.parameters.get("Domains")
     if isinstance(value, list):
@@ -486,14 +352,6 @@ def _has_value(value: Any) -> bool:
     if isinstance(value, list):
         return any(str(v).strip() for v in value)
     return bool(str(value).strip())
-
-
-def _bool(value: Any, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() == "true"
 
 
 def _int(value: Any, default: int) -> int:
