@@ -219,11 +219,29 @@ def test_a_permanent_rejection_is_a_failed_outcome_naming_what_was_sent() -> Non
     assert len(outcome.destinations) == 50 and outcome.detail == "MessageRejected: nope"
 
 
-def test_a_transient_error_propagates_so_lambda_retries() -> None:
-    sender = RecordingSender(reject_when=lambda batch: ConnectionError("throttled"))
-    fwd, _, _ = forwarder(sender=sender)
-    with pytest.raises(ConnectionError):
-        fwd.handle(mail(), TABLE)
+def test_a_transient_error_is_recorded_with_what_went_out_and_marks_the_report_for_a_retry() -> None:
+    calls = {"n": 0}
+
+    def second_batch_fails(batch: tuple[str, ...]) -> Exception | None:
+        calls["n"] += 1
+        return ConnectionError("throttled") if calls["n"] == 2 else None
+
+    fwd, _, sender = forwarder(sender=RecordingSender(reject_when=second_batch_fails))
+    report = fwd.handle(mail("big@example.com", "john@example.com"), TABLE)
+    big, john = report.outcomes
+    assert report.incomplete  # the caller records it, then raises so that Lambda retries
+    assert (big.status, big.reason, len(big.destinations)) == ("failed", "send-failed", 50)
+    assert "ConnectionError: throttled" in (big.detail or "")
+    assert john.status == "forwarded"  # one recipient's trouble does not stop the others
+
+
+def test_out_of_time_stops_every_later_send_and_marks_the_report_for_a_retry() -> None:
+    from sesame.core.delivery import OutOfTime
+
+    fwd, _, sender = forwarder(sender=RecordingSender(reject_when=lambda batch: OutOfTime("10 s left")))
+    report = fwd.handle(mail("john@example.com", "nobody@example.com"), TABLE)
+    assert report.incomplete and [o.reason for o in report.outcomes] == ["out-of-time", "unknown-recipient"]
+    assert report.outcomes[1].status == "failed" and "not tried" in (report.outcomes[1].detail or "")
 
 
 def test_dropped_mail_is_not_even_fetched() -> None:
@@ -263,7 +281,7 @@ def test_bounce_to_a_null_sender_is_held_back_and_recorded_as_dropped() -> None:
 def test_a_refused_bounce_is_a_failure() -> None:
     fwd, _, _ = forwarder(sender=RecordingSender(reject_when=lambda batch: rejected()))
     (outcome,) = fwd.handle(mail("nobody@example.com"), TABLE).outcomes
-    assert outcome.status == "failed" and "bounce refused" in (outcome.detail or "")
+    assert outcome.status == "failed" and "bounce not sent: MessageRejected" in (outcome.detail or "")
 
 
 def test_dmarc_reject_is_dropped_by_default_and_nothing_is_sent() -> None:
