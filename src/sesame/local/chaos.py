@@ -128,9 +128,8 @@ def run_chaos(
     if not sdk_retries:
         command.append("--no-sdk-retries")
     report = ChaosReport(messages, rate, sdk_retries, seed)
-    process = subprocess.Popen(
-        command, cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=(workdir / "stderr.log").open("wb")
-    )
+    with (workdir / "stderr.log").open("wb") as stderr:
+        process = subprocess.Popen(command, cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
     lines: queue.Queue[bytes] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(x) for x in process.stdout] + [lines.put(b"")], daemon=True).start()  # type: ignore[union-attr]
     summaries: dict[str, dict[str, Any]] = {}
