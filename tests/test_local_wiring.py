@@ -262,6 +262,13 @@ def test_the_real_template_passes_the_wiring_check() -> None:
     assert wiring.failure_queue == "DeadLetterQueue"
     assert wiring.dead_letter_function is not None and wiring.dead_letter_function.handler == "dead_letter.app.lambda_handler"
     (source,) = wiring.event_sources
-    assert (source.batch_size, source.report_batch_item_failures) == (10, True)
+    declared = load_template(ROOT / "template.yaml")["Resources"]
+    assert source.batch_size == declared["DeadLetterEventSource"]["Properties"]["BatchSize"]
+    assert source.report_batch_item_failures
     queue = wiring.queues["DeadLetterQueue"]
-    assert (queue.visibility_timeout, queue.redrive_target, queue.max_receive_count) == (720, "UnreportedFailuresQueue", 5)
+    properties = declared["DeadLetterQueue"]["Properties"]
+    assert (queue.visibility_timeout, queue.redrive_target, queue.max_receive_count) == (
+        properties["VisibilityTimeout"],
+        "UnreportedFailuresQueue",
+        properties["RedrivePolicy"]["maxReceiveCount"],
+    )
