@@ -69,6 +69,9 @@ class ChaosReport:
             f"  extra copies: {len(self.extra_explained)} explained by a lost SendEmail response, "
             f"{len(self.extra_unexplained)} unexplained",
         ]
+        explained_messages = len({item.split(" ", 1)[0] for item in self.extra_explained})
+        if self.extra_explained:
+            lines.append(f"    the explained extra copies belong to {explained_messages} message(s), e.g. {self.extra_explained[0]}")
         for title, items in (
             ("missing line", self.missing_lines),
             ("LOST", self.lost),
@@ -76,7 +79,6 @@ class ChaosReport:
             ("INDEX", self.index_problems),
             ("OUTCOMES", self.outcome_problems),
             ("UNEXPLAINED EXTRA COPY", self.extra_unexplained),
-            ("explained extra copy", self.extra_explained),
         ):
             lines += [f"    {title}: {item}" for item in items[:20]]
             if len(items) > 20:
