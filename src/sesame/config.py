@@ -22,6 +22,7 @@ DMARC_REJECT = "SESAME_DMARC_REJECT"
 MAX_RECEIVED = "SESAME_MAX_RECEIVED"
 IDEMPOTENCY_TABLE = "SESAME_IDEMPOTENCY_TABLE"
 JOURNAL_PREFIX = "SESAME_JOURNAL_PREFIX"
+RETENTION_DAYS = "SESAME_RETENTION_DAYS"
 CONFIGURATION_SET = "SESAME_CONFIGURATION_SET"
 OPERATOR_EMAIL = "SESAME_OPERATOR_EMAIL"
 DLQ_MAX_RECEIVES = "SESAME_DLQ_MAX_RECEIVES"
@@ -48,6 +49,7 @@ class ForwarderConfig:
     idempotency_table: str | None = None
     journal_prefix: str = DEFAULT_JOURNAL_PREFIX
     configuration_set: str | None = None
+    retention_days: int | None = None  # messages/ lifecycle: named in the notice for a message too large
     settings: Settings = Settings()
 
     @classmethod
@@ -77,6 +79,7 @@ class ForwarderConfig:
             idempotency_table=env.get(IDEMPOTENCY_TABLE) or None,
             journal_prefix=env.get(JOURNAL_PREFIX) or DEFAULT_JOURNAL_PREFIX,
             configuration_set=env.get(CONFIGURATION_SET) or None,
+            retention_days=_int(env, RETENTION_DAYS, 0) or None,
             settings=settings,
         )
 

@@ -57,7 +57,8 @@ class ForwarderRuntime:
         outcomes, so what went out is on record before the invocation raises)."""
         alias_config = self.aliases.load()
         settings = alias_config.apply(self.config.settings)
-        report = Forwarder(self.store, self.sender, settings).handle(mail, alias_config.table)
+        forwarder = Forwarder(self.store, self.sender, settings, retention_days=self.config.retention_days)
+        report = forwarder.handle(mail, alias_config.table)
         self.index.record(mail, report)
         return report
 

@@ -19,6 +19,10 @@ class S3MessageStore:
             return mail.s3_bucket, mail.s3_key
         return self._bucket, f"{self._prefix}{mail.message_id}"
 
+    def location(self, mail: InboundMail) -> str:
+        bucket, key = self.key_for(mail)
+        return f"s3://{bucket}/{key}"
+
     def fetch(self, mail: InboundMail) -> bytes:
         bucket, key = self.key_for(mail)
         response = self._client.get_object(Bucket=bucket, Key=key)

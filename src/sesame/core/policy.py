@@ -8,6 +8,7 @@ drops mail without fetching it. :func:`check_message` looks at the stored messag
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 
 from sesame.core.addresses import envelope_address, is_valid_address, parse_address_list, same_organization
@@ -70,7 +71,8 @@ def _alias_decision(recipient: str, table: AliasTable, settings: Settings, day: 
 
 
 def check_message(decision: Decision, message: ParsedMessage, settings: Settings) -> Decision:
-    """Re-decide a forward after reading the message: loops are dropped, oversize bounced."""
+    """Re-decide a forward after reading the message: loops are dropped, a message too large
+    to send becomes a notice."""
     if decision.action != "forward":
         return decision
     markers = {f.text().strip().lower() for f in message.get_all(MARKER_HEADER)}
@@ -78,10 +80,12 @@ def check_message(decision: Decision, message: ParsedMessage, settings: Settings
         return Decision(decision.recipient, "drop", "loop", decision.rule, status_code=LOOP_STATUS)
     if len(message.get_all("Received")) > settings.max_received:
         return Decision(decision.recipient, "drop", "too-many-hops", decision.rule, status_code=LOOP_STATUS)
+    # Too large to send: the destinations get a notice instead (sesame.core.notice), never a
+    # bounce to a sender who may be forged, never silence.
     if message.headers_overflow:
-        return Decision(decision.recipient, "bounce", "headers-too-large", decision.rule, status_code=TOO_BIG_STATUS)
+        return replace(decision, notice="headers-too-large")
     if message.size > settings.max_message_bytes:
-        return Decision(decision.recipient, "bounce", "message-too-large", decision.rule, status_code=TOO_BIG_STATUS)
+        return replace(decision, notice="message-too-large")
     return decision
 
 
