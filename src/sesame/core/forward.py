@@ -89,7 +89,7 @@ def plan_message(
     failures: dict[int, Outcome] = {}
     try:
         message = parse_message(raw)
-        decisions = tuple(check_message(d, message, settings) for d in decisions)
+        decisions = tuple(check_message(d, message, settings, mail) for d in decisions)
         needs_copy = any(d.action == "forward" and not d.notice for d in decisions)
         prepared = prepare(message, mail.source) if needs_copy else None
     except Exception as exc:  # noqa: BLE001 - hostile input the core failed to handle: an outcome
