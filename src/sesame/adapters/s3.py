@@ -5,6 +5,7 @@ from __future__ import annotations
 import mmap
 from typing import Any
 
+from sesame.adapters.buffers import anonymous_buffer
 from sesame.core.event import InboundMail
 
 # Bytes asked of the response stream per read. urllib3 serves a read through a temporary
@@ -32,7 +33,7 @@ class S3MessageStore:
     def fetch(self, mail: InboundMail) -> bytes | mmap.mmap:
         """The raw message, read into one buffer of exactly its ``Content-Length``.
 
-        The buffer is a private anonymous memory map: the parser uses it as it would bytes
+        The buffer is an anonymous memory map: the parser uses it as it would bytes
         (``find``, slicing, ``memoryview``), its slices are real ``bytes`` (so header fields
         parsed from it are immutable and hashable), and the body the sender encodes is a
         view of it. Nothing else copies the message.
@@ -48,18 +49,11 @@ class S3MessageStore:
             if length == 0:
                 read_exactly(body, memoryview(b""), where)  # still checks that nothing follows
                 return b""
-            buffer = _new_buffer(length)
+            buffer = anonymous_buffer(length)
             read_exactly(body, memoryview(buffer), where)
             return buffer
         finally:
             body.close()
-
-
-def _new_buffer(length: int) -> mmap.mmap:
-    # MAP_PRIVATE: plain process memory (a shared anonymous map would be shmem); fd -1 makes
-    # it anonymous. Windows has no flags argument and maps anonymous memory privately anyway.
-    flags = getattr(mmap, "MAP_PRIVATE", None)
-    return mmap.mmap(-1, length) if flags is None else mmap.mmap(-1, length, flags=flags)
 
 
 def read_exactly(body: Any, view: memoryview, where: str) -> None:

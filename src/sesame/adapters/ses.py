@@ -22,13 +22,13 @@ so a retry sends (and signs) exactly the same bytes.
 from __future__ import annotations
 
 import binascii
+import mmap
+import os
 import re
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from sesame.adapters.buffers import anonymous_buffer
 from sesame.core.ports import Outgoing, SendRejected
 from sesame.core.settings import SES_MAX_RECIPIENTS
 
@@ -43,9 +43,10 @@ _TAG_VALUE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 MESSAGE_TAG = "sesame-message"  # the received message's SES id
 SEND_TAG = "sesame-send"  # which send of it: the destination batch's digest, or "bounce"
 
-# Input bytes per b2a_base64 call: a multiple of 3, so no padding mid-stream; the encoded
-# chunk (4/3 of it) is the only temporary, 1 MiB.
-ENCODE_CHUNK = 3 * 256 * 1024
+# Input bytes per b2a_base64 call: a multiple of 3, so no padding mid-stream. The encoded
+# chunk (128 KiB) is the only temporary; small enough to be copied out of the CPU cache
+# (measured: a third faster for 30 MB than 1 MiB chunks).
+ENCODE_CHUNK = 3 * 32 * 1024
 
 _SERVICE_EVENT = "sesv2.SendEmail"
 _CONTEXT_KEY = "sesame_raw_parts"
@@ -87,13 +88,24 @@ class SesRawSender:
             request["EmailTags"] = tags
         try:
             response = self._client.send_email(**request)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = error.get("Code", "")
-            if code in PERMANENT_ERRORS:
-                raise SendRejected(code, error.get("Message", "")) from exc
+        except Exception as exc:
+            if (rejected := permanent_refusal(exc)) is not None:
+                raise rejected from exc
             raise
         return str(response["MessageId"])
+
+
+def permanent_refusal(error: Exception) -> SendRejected | None:
+    """``error`` as a :class:`SendRejected` when SES refused this message for good."""
+    # Imported here, not at the top: botocore is loaded once a client has raised, and the
+    # handler's cold import stays free of it.
+    from botocore.exceptions import ClientError
+
+    if not isinstance(error, ClientError):
+        return None
+    details = error.response.get("Error", {})
+    code = details.get("Code", "")
+    return SendRejected(code, details.get("Message", "")) if code in PERMANENT_ERRORS else None
 
 
 def message_tags(key: str) -> list[dict[str, str]]:
@@ -120,7 +132,7 @@ def _swap_in_placeholder(params: dict[str, Any], context: dict[str, Any], **_: A
         return
     # 15 random bytes: 20 base64 characters, no padding, nothing JSON would escape, and
     # no chance of meeting them elsewhere in the request.
-    placeholder = secrets.token_bytes(15)
+    placeholder = os.urandom(15)
     context[_CONTEXT_KEY] = (binascii.b2a_base64(placeholder, newline=False), raw["Data"].parts)
     raw["Data"] = placeholder
 
@@ -151,7 +163,7 @@ class BufferBody:
 
     __slots__ = ("_view", "_pos")
 
-    def __init__(self, buffer: bytearray) -> None:
+    def __init__(self, buffer: mmap.mmap | bytearray) -> None:
         self._view = memoryview(buffer).toreadonly()
         self._pos = 0
 
@@ -192,7 +204,7 @@ def base64_length(size: int) -> int:
 
 def base64_into_buffer(
     prefix: bytes, parts: Sequence[bytes | memoryview], suffix: bytes, *, chunk: int = ENCODE_CHUNK
-) -> bytearray:
+) -> mmap.mmap | bytearray:
     """``prefix + base64(b"".join(parts)) + suffix`` in one preallocated buffer, without
     joining the parts: each part is encoded from a view of it, and the 1-2 bytes a part
     leaves over a 3-byte quantum are carried into the next part's first quantum. ``chunk``
@@ -200,7 +212,7 @@ def base64_into_buffer(
     if chunk <= 0 or chunk % 3:
         raise ValueError(f"chunk must be a positive multiple of 3, not {chunk}")
     size = sum(len(part) for part in parts)
-    out = bytearray(len(prefix) + base64_length(size) + len(suffix))
+    out = anonymous_buffer(len(prefix) + base64_length(size) + len(suffix))
     out[: len(prefix)] = prefix
     pos = len(prefix)
     carry = b""
@@ -220,13 +232,13 @@ def base64_into_buffer(
         carry = view[whole:].tobytes()
     if carry:
         pos = _put_base64(out, pos, carry)
-    if pos + len(suffix) != len(out):  # cannot happen; a slice assignment would resize the buffer
+    if pos + len(suffix) != len(out):  # cannot happen
         raise RuntimeError(f"base64 body: wrote {pos + len(suffix)} bytes into {len(out)}")
     out[pos:] = suffix
     return out
 
 
-def _put_base64(out: bytearray, pos: int, data: bytes | memoryview) -> int:
+def _put_base64(out: mmap.mmap | bytearray, pos: int, data: bytes | memoryview) -> int:
     encoded = binascii.b2a_base64(data, newline=False)
     end = pos + len(encoded)
     out[pos:end] = encoded
