@@ -18,7 +18,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # The Lambda runtime is Python 3.13; the suite runs there too.
 VENV313 := .tools/py313
 
-.PHONY: venv run test unit test-py313 lint checkov build bench clean
+.PHONY: venv run test unit test-py313 lint checkov build bench catalog clean
 
 venv: $(VENV)/.installed
 
@@ -75,6 +75,11 @@ build: $(SAM)
 
 bench: venv
 	$(BIN)/python bench/bench_preview.py
+
+# The index schema and named queries the `sesame` package carries, extracted from the
+# template (tests/test_index_catalog.py fails until this is run after a change).
+catalog: venv
+	$(BIN)/python -m sesame.ops.catalog template.yaml --write
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam .pytest_cache .coverage .hypothesis

@@ -124,12 +124,24 @@ def test_given_an_unknown_recipient_then_a_dsn_goes_to_the_sender(aws: dict[str,
     assert "Status: 5.1.1" in dsn.raw_data
 
 
-def test_given_dmarc_reject_then_one_bounce_and_nothing_forwarded(aws: dict[str, Any]) -> None:
+def test_given_dmarc_reject_then_nothing_is_sent_not_even_a_bounce_to_the_forged_sender(
+    aws: dict[str, Any], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DMARC failed with p=reject: the From is forged, and so (SPF failed too) is the envelope
+    # sender a bounce would go to. Dropped by default; with DmarcRejectAction=bounce the
+    # bounce is still held back, because nobody authenticated.
     aws["s3"].put_object(Bucket=BUCKET, Key="messages/dmarcfail0000000000000000000000000000001", Body=RAW)
     app.lambda_handler(load_event("ses_dmarc_reject.json"), Context())
-    (dsn,) = sent_messages()
-    assert dsn.destinations[0] == "billing@spoofed-bank.example"
-    assert "Status: 5.7.1" in dsn.raw_data
+    assert sent_messages() == []
+    (record,) = processed(caplog)
+    assert {(o["status"], o["reason"]) for o in record["outcomes"]} == {("dropped", "dmarc-reject")}
+
+    monkeypatch.setenv(config.DMARC_REJECT, "bounce")
+    app.use_runtime(None)
+    app.lambda_handler(load_event("ses_dmarc_reject.json"), Context())
+    assert sent_messages() == []
+    record = processed(caplog)[-1]
+    assert {o["detail"] for o in record["outcomes"]} == {"bounce held back: dmarc-fail"}
 
 
 def test_given_a_missing_message_then_the_handler_raises_so_lambda_retries(aws: dict[str, Any]) -> None:

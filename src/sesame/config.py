@@ -56,7 +56,7 @@ class ForwarderConfig:
                 verdicts=VerdictPolicy(
                     virus_fail=env.get(VIRUS_FAIL) or "drop",  # type: ignore[arg-type]
                     spam_fail=env.get(SPAM_FAIL) or "drop",  # type: ignore[arg-type]
-                    dmarc_reject=env.get(DMARC_REJECT) or "bounce",  # type: ignore[arg-type]
+                    dmarc_reject=env.get(DMARC_REJECT) or "drop",  # type: ignore[arg-type]
                 ),
                 max_received=_int(env, MAX_RECEIVED, 30),
             )
