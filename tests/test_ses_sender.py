@@ -8,6 +8,7 @@ signed over those bytes, through moto and through a real HTTP connection alike.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import socket
@@ -189,6 +190,21 @@ def test_given_two_senders_on_one_client_then_the_message_is_encoded_once() -> N
 
     SesRawSender(client).send_raw(message, DESTINATIONS, key=KEY)
 
+    assert base64.b64decode(json.loads(captured[0].body)["Content"]["Raw"]["Data"]) == outgoing_bytes(message)
+
+
+def test_given_a_hook_that_copies_the_call_parameters_then_it_sees_the_message_and_the_send_works() -> None:
+    captured: list[Received] = []
+    client = capturing_client(captured)
+    recorded: list[dict[str, Any]] = []
+    client.meta.events.register(
+        "provide-client-params.sesv2.SendEmail", lambda params, **_: recorded.append(copy.deepcopy(params))
+    )
+    message = (head_of_length_mod3(2), body_of(40))
+
+    SesRawSender(client).send_raw(message, DESTINATIONS, key=KEY)
+
+    assert bytes(recorded[0]["Content"]["Raw"]["Data"]) == outgoing_bytes(message)
     assert base64.b64decode(json.loads(captured[0].body)["Content"]["Raw"]["Data"]) == outgoing_bytes(message)
 
 

@@ -63,8 +63,20 @@ class RawParts:
     def __len__(self) -> int:
         return sum(len(part) for part in self.parts)
 
+    def __bytes__(self) -> bytes:
+        """The joined message (a copy), for a reader of the call's parameters that needs it."""
+        return b"".join(self.parts)
+
     def __repr__(self) -> str:  # botocore's debug log prints parameters: never 40 MB of them
         return f"RawParts({len(self.parts)} parts, {len(self)} bytes)"
+
+    # Whoever copies the call's parameters (a hook recording calls) gets this same value: the
+    # parts are never changed, and a view of the message cannot be copied (nor should 40 MB).
+    def __copy__(self) -> RawParts:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> RawParts:
+        return self
 
 
 class SesRawSender:
