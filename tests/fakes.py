@@ -14,6 +14,9 @@ class MemoryStore:
     messages: dict[str, bytes] = field(default_factory=dict)
     fetched: list[str] = field(default_factory=list)
 
+    def location(self, mail: InboundMail) -> str:
+        return f"memory://{mail.message_id}"
+
     def fetch(self, mail: InboundMail) -> bytes:
         self.fetched.append(mail.message_id)
         return self.messages[mail.message_id]

@@ -247,8 +247,9 @@ def recorded() -> dict[str, list[Call]]:
 def test_the_recorder_sees_what_each_function_does(recorded: dict[str, list[Call]]) -> None:
     operations = {name: {(c.service, c.operation) for c in calls} for name, calls in recorded.items()}
     assert {("s3", "GetObject"), ("s3", "PutObject"), ("ssm", "GetParametersByPath"),
-            ("sesv2", "SendEmail"), ("dynamodb", "PutItem")} <= operations["HandleEmailFunction"]
-    assert {("s3", "CopyObject"), ("s3", "PutObject"), ("sesv2", "SendEmail")} <= operations["DeadLetterFunction"]
+            ("sesv2", "SendEmail"), ("dynamodb", "UpdateItem")} <= operations["HandleEmailFunction"]
+    assert {("s3", "CopyObject"), ("s3", "PutObject"), ("s3", "GetObject"), ("sesv2", "SendEmail"),
+            ("dynamodb", "UpdateItem")} <= operations["DeadLetterFunction"]
 
 
 @pytest.mark.parametrize("function", ["HandleEmailFunction", "DeadLetterFunction"])

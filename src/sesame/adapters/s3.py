@@ -30,6 +30,10 @@ class S3MessageStore:
             return mail.s3_bucket, mail.s3_key
         return self._bucket, f"{self._prefix}{mail.message_id}"
 
+    def location(self, mail: InboundMail) -> str:
+        bucket, key = self.key_for(mail)
+        return f"s3://{bucket}/{key}"
+
     def fetch(self, mail: InboundMail) -> bytes | mmap.mmap:
         """The raw message, read into one buffer of exactly its ``Content-Length``.
 
@@ -39,7 +43,7 @@ class S3MessageStore:
         view of it. Nothing else copies the message.
         """
         bucket, key = self.key_for(mail)
-        where = f"s3://{bucket}/{key}"
+        where = self.location(mail)
         response = self._client.get_object(Bucket=bucket, Key=key)
         body = response["Body"]
         try:

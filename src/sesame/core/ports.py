@@ -37,6 +37,9 @@ class MessageStore(Protocol):
     def fetch(self, mail: InboundMail) -> bytes:
         """The raw message as SES stored it. Raises when it cannot be read."""
 
+    def location(self, mail: InboundMail) -> str:
+        """Where the raw message is kept, for a person (e.g. ``s3://bucket/messages/<id>``)."""
+
 
 class Sender(Protocol):
     def send_raw(self, message: Outgoing, destinations: Sequence[str], *, key: str) -> str:
