@@ -31,7 +31,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from sesame.adapters.ses import ENCODE_CHUNK, SesRawSender, base64_into_buffer, message_tags
-from sesame.aws import client_config, make_client
+from sesame.aws import LazyClients, client_config, make_client
 from sesame.core.ports import Outgoing, SendRejected, outgoing_bytes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
@@ -206,6 +206,21 @@ def test_given_a_hook_that_copies_the_call_parameters_then_it_sees_the_message_a
 
     assert bytes(recorded[0]["Content"]["Raw"]["Data"]) == outgoing_bytes(message)
     assert base64.b64decode(json.loads(captured[0].body)["Content"]["Raw"]["Data"]) == outgoing_bytes(message)
+
+
+def test_given_a_lazily_made_client_then_the_sender_makes_it_only_when_it_sends() -> None:
+    made: list[str] = []
+    captured: list[Received] = []
+
+    def factory(service: str) -> Any:
+        made.append(service)
+        return capturing_client(captured)
+
+    sender = SesRawSender(LazyClients(factory).get("sesv2"))
+    assert made == []  # a message that is dropped never pays for an SES client
+
+    sender.send_raw((head_of_length_mod3(0), body_of(9)), DESTINATIONS, key=KEY)
+    assert made == ["sesv2"] and len(captured) == 1
 
 
 @pytest.mark.parametrize("count", [0, 51])

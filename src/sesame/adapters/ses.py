@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sesame.adapters.buffers import anonymous_buffer
-from sesame.core.ports import Outgoing, SendRejected
+from sesame.core.ports import Outgoing, SendRejected, outgoing_bytes
 from sesame.core.settings import SES_MAX_RECIPIENTS
 
 # Refusals about this message that no retry will change. Throttling, 5xx, and account-wide
@@ -83,7 +83,7 @@ class SesRawSender:
     def __init__(self, client: Any, configuration_set: str | None = None) -> None:
         self._client = client
         self._configuration_set = configuration_set
-        install_raw_encoder(client)
+        self._encodes_parts: bool | None = None  # known at the first send: the client may be lazy
 
     def send_raw(self, message: Outgoing, destinations: Sequence[str], *, key: str) -> str:
         if not 1 <= len(destinations) <= SES_MAX_RECIPIENTS:
@@ -92,7 +92,7 @@ class SesRawSender:
             # No FromEmailAddress: on a raw send SES takes From from the message, and setting
             # it was reported to overwrite the header and lose the display name.
             "Destination": {"ToAddresses": list(destinations)},
-            "Content": {"Raw": {"Data": RawParts(message)}},
+            "Content": {"Raw": {"Data": self._raw_data(message)}},
         }
         if self._configuration_set:
             request["ConfigurationSetName"] = self._configuration_set
@@ -105,6 +105,12 @@ class SesRawSender:
                 raise rejected from exc
             raise
         return str(response["MessageId"])
+
+    def _raw_data(self, message: Outgoing) -> RawParts | bytes:
+        if self._encodes_parts is None:
+            self._encodes_parts = install_raw_encoder(self._client)
+        # A client without botocore's event system (a stand-in) gets the message joined.
+        return RawParts(message) if self._encodes_parts else outgoing_bytes(message)
 
 
 def permanent_refusal(error: Exception) -> SendRejected | None:
@@ -128,14 +134,18 @@ def message_tags(key: str) -> list[dict[str, str]]:
     return [tag for tag in tags if _TAG_VALUE.fullmatch(tag["Value"])]
 
 
-def install_raw_encoder(client: Any) -> None:
-    """Let ``client.send_email`` take :class:`RawParts` as ``Content.Raw.Data``.
+def install_raw_encoder(client: Any) -> bool:
+    """Let ``client.send_email`` take :class:`RawParts` as ``Content.Raw.Data``; False when
+    ``client`` is no botocore client.
 
     Registered once per client (``unique_id``), however many senders share it.
     """
-    events = client.meta.events
+    events = getattr(getattr(client, "meta", None), "events", None)
+    if events is None:
+        return False
     events.register(f"before-parameter-build.{_SERVICE_EVENT}", _swap_in_placeholder, unique_id="sesame-raw-parts-in")
     events.register(f"before-call.{_SERVICE_EVENT}", _encode_raw_body, unique_id="sesame-raw-parts-body")
+    return True
 
 
 def _swap_in_placeholder(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -158,7 +168,9 @@ def _encode_raw_body(params: dict[str, Any], context: dict[str, Any], **_: Any) 
     quoted = b'"' + placeholder + b'"'
     start = body.find(quoted)
     if start == -1 or body.find(quoted, start + 1) != -1:
-        raise RuntimeError("SendEmail request body: the raw-data placeholder is not there exactly once")
+        # Nothing was sent: a request that cannot be made (ValueError, as the delivery
+        # protocol reads it), never a send that may have gone out.
+        raise ValueError("SendEmail request body: the raw-data placeholder is not there exactly once")
     encoded = base64_into_buffer(body[: start + 1], parts, body[start + 1 + len(placeholder) :])
     params["body"] = BufferBody(encoded)
 
@@ -244,8 +256,8 @@ def base64_into_buffer(
         carry = view[whole:].tobytes()
     if carry:
         pos = _put_base64(out, pos, carry)
-    if pos + len(suffix) != len(out):  # cannot happen
-        raise RuntimeError(f"base64 body: wrote {pos + len(suffix)} bytes into {len(out)}")
+    if pos + len(suffix) != len(out):  # cannot happen; before anything is sent
+        raise ValueError(f"base64 body: wrote {pos + len(suffix)} bytes into {len(out)}")
     out[pos:] = suffix
     return out
 
