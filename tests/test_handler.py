@@ -210,3 +210,27 @@ def test_given_a_message_too_large_to_send_then_its_destinations_get_a_notice_na
     assert len(notices) == 2 and all(len(n.raw_data) < 10_000 for n in notices)
     text = email.message_from_string(notices[0].raw_data, policy=email.policy.default).get_content()
     assert f"s3://{BUCKET}/messages/{MESSAGE_ID}" in text and "until 2027-02-18" in text
+
+
+def test_given_spam_set_to_quarantine_then_kept_indexed_and_released_by_the_operator(
+    aws: dict[str, Any], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(config.SPAM_FAIL, "quarantine")
+    app.use_runtime(None)
+    aws["s3"].put_object(Bucket=BUCKET, Key=f"messages/{MESSAGE_ID}", Body=RAW)
+    event = load_event("ses_email_receiving.json")
+    event["Records"][0]["ses"]["receipt"]["spamVerdict"] = {"status": "FAIL"}
+
+    app.lambda_handler(event, Context())
+
+    assert sent_messages() == []
+    kept = aws["s3"].get_object(Bucket=BUCKET, Key=f"quarantine/{MESSAGE_ID}")["Body"].read()
+    assert kept == RAW
+    (record,) = processed(caplog)
+    assert {o["detail"] for o in record["outcomes"]} == {f"quarantined: s3://{BUCKET}/quarantine/{MESSAGE_ID}"}
+
+    # The operator releases it (what `sesame redrive --from-quarantine` sends).
+    event["sesame"] = {"release": [MESSAGE_ID]}
+    app.lambda_handler(event, Context())
+    assert len(sent_messages()) == 2
+    assert [o["status"] for o in processed(caplog)[-1]["outcomes"]] == ["forwarded", "forwarded"]

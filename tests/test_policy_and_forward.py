@@ -388,3 +388,20 @@ def test_decisions_serialize_for_logs_and_preview() -> None:
     (group,) = decide(mail("team@example.com"), parse_aliases_toml(
         '[aliases]\n"team@example.com" = ["ghost@example.com", "x@o.example"]\n').table, Settings())
     assert group.as_dict()["warnings"] == ["ghost@example.com: an address of ours with no alias, skipped"]
+
+
+def test_a_verdict_set_to_quarantine_keeps_the_message_and_forwards_nothing() -> None:
+    settings = Settings(verdicts=VerdictPolicy(spam_fail="quarantine"))
+    fwd, store, sender = forwarder(settings=settings)
+    report = fwd.handle(mail("john@example.com", "team@example.com", verdicts=replace(AUTHENTICATED, spam="FAIL")), TABLE)
+    assert [(o.status, o.reason, o.detail) for o in report.outcomes] == [
+        ("dropped", "spam", "quarantined: memory://quarantine/m1")
+    ] * 2
+    assert store.quarantined == {"m1": RAW} and sender.sent == []
+
+
+def test_a_released_message_skips_the_verdicts_and_is_forwarded() -> None:
+    settings = Settings(verdicts=VerdictPolicy(spam_fail="quarantine"))
+    fwd, _, sender = forwarder(settings=settings)
+    report = fwd.handle(mail(verdicts=replace(AUTHENTICATED, spam="FAIL")), TABLE, release=True)
+    assert report.outcomes[0].status == "forwarded" and len(sender.sent) == 1

@@ -177,8 +177,17 @@ class Forwarder:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     retention_days: int | None = None  # how long the store keeps a received message
 
-    def handle(self, mail: InboundMail, table: AliasTable) -> MessageReport:
-        decisions = decide(mail, table, self.settings)
+    def handle(self, mail: InboundMail, table: AliasTable, *, release: bool = False) -> MessageReport:
+        decisions = decide(mail, table, self.settings, release=release)
+        if any(d.action == "quarantine" for d in decisions):
+            kept = self.store.quarantine(mail)  # an infrastructure failure raises: Lambda retries
+            outcomes = tuple(
+                Outcome(d.recipient, "dropped", d.reason, d.rule, detail=f"quarantined: {kept}")
+                if d.action == "quarantine"
+                else Outcome(d.recipient, "dropped", d.reason, d.rule)
+                for d in decisions
+            )
+            return MessageReport.for_mail(mail, outcomes)
         if not any(d.action != "drop" for d in decisions):
             outcomes = tuple(Outcome(d.recipient, "dropped", d.reason, d.rule) for d in decisions)
             return MessageReport.for_mail(mail, outcomes)

@@ -37,10 +37,14 @@ _DKIM_DOMAIN = re.compile(r"\bdkim=pass\b[^;]*?\bheader\.[id]=@?([A-Za-z0-9.-]+)
 SES_AUTHSERV_ID = "amazonses.com"
 
 
-def decide(mail: InboundMail, table: AliasTable, settings: Settings, today: date | None = None) -> tuple[Decision, ...]:
-    """One decision per envelope recipient (``receipt.recipients``, never the To header)."""
+def decide(
+    mail: InboundMail, table: AliasTable, settings: Settings, today: date | None = None, *, release: bool = False
+) -> tuple[Decision, ...]:
+    """One decision per envelope recipient (``receipt.recipients``, never the To header).
+    ``release``: an operator released this message from quarantine, so SES's verdicts are
+    not applied again."""
     day = today or mail.timestamp.date()
-    verdict = _verdict_decision(mail, settings)
+    verdict = None if release else _verdict_decision(mail, settings)
     return tuple(verdict(r) if verdict else _alias_decision(r, table, settings, day) for r in mail.recipients)
 
 

@@ -8,8 +8,10 @@ from typing import Literal
 
 from sesame.core.addresses import InvalidAddress, normalize_address, split_address
 
-Action = Literal["forward", "bounce", "drop"]
-ACTIONS: tuple[str, ...] = ("forward", "bounce", "drop")
+Action = Literal["forward", "bounce", "drop", "quarantine"]
+# "quarantine" (for a verdict): keep the message under quarantine/, forward nothing, until an
+# operator releases it (`sesame redrive --from-quarantine`).
+ACTIONS: tuple[str, ...] = ("forward", "bounce", "drop", "quarantine")
 
 SES_MAX_RECIPIENTS = 50
 # SES receiving stores messages of up to 40 MB. Whether "MB" is 10^6 or 2^20 bytes is not
