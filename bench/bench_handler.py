@@ -356,14 +356,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="sesame-bench-handler-"))
-    helpers: list[Background] = []
+    background: list[Background] = []
     rows: list[tuple[str, str]] = []
     missed: list[str] = []
     try:
         moto = Background([sys.executable, "-c", MOTO_SERVER])
-        helpers.append(moto)
+        background.append(moto)
         sink = Background([sys.executable, str(ROOT / "bench" / "ses_sink.py")])
-        helpers.append(sink)
+        background.append(sink)
         env = aws_env(moto.url, sink.url)
         runs = Runs(workdir, prepare_moto(moto.url))
 
@@ -422,8 +422,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 rows += cold_start(python, env, runs, small, args, sink.url, missed)
     finally:
-        for helper in helpers:
-            helper.stop()
+        for process in background:
+            process.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
     width = max(len(label) for label, _ in rows)
