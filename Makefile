@@ -18,7 +18,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # The Lambda runtime is Python 3.13; the suite runs there too.
 VENV313 := .tools/py313
 
-.PHONY: venv run test unit test-py313 lint checkov build bench catalog clean
+.PHONY: venv run test unit test-py313 lint checkov build bench chaos catalog clean
 
 venv: $(VENV)/.installed
 
@@ -73,13 +73,18 @@ build: $(SAM)
 	PATH="$(PY313_DIR):$$PATH" $(SAM) build --template template.yaml
 	"$(PY313_DIR)/python3.13" tests/bundle_check.py .aws-sam/build/HandleEmailFunction .aws-sam/build/DeadLetterFunction
 
-# Both benchmarks run, then the target fails if either missed a target. The handler one
+# Every benchmark runs, then the target fails if any missed a target. The handler one
 # builds a bundle for this machine with src/Makefile and needs python3.13 (PY313_DIR).
 bench: venv
 	@status=0; \
 	$(BIN)/python bench/bench_preview.py || status=1; \
+	$(BIN)/python bench/bench_local.py || status=1; \
 	PY313_DIR="$(PY313_DIR)" $(BIN)/python bench/bench_handler.py || status=1; \
 	exit $$status
+
+# 500 messages of 1 to 120 destinations through `sesame local --faults`, at fault rates 0.2 and 0.05.
+chaos: venv
+	$(BIN)/python -m sesame.local.chaos --messages 500 --rate 0.2 --rate 0.05 --workdir .chaos
 
 # The index schema and named queries the `sesame` package carries, extracted from the
 # template (tests/test_index_catalog.py fails until this is run after a change).
