@@ -93,7 +93,8 @@ def test_GIVEN_hundreds_of_nested_comments_WHEN_the_handler_runs_THEN_it_returns
     assert [o["status"] for o in record["outcomes"]] == ["forwarded", "forwarded"]
     assert {"kind": "comment-too-deep", "header": header} in record["defects"]
     sent = email.message_from_string(sent_messages()[0].raw_data, policy=email.policy.default)
-    assert [a.addr_spec for a in sent["Reply-To"].addresses] == ["jane@sender.example"]
+    # The comments carry no address: dropped, the address behind them is read.
+    assert [a.addr_spec for a in sent["Reply-To"].addresses] == ["x@y.example"]
 
 
 def test_GIVEN_the_core_fails_on_a_message_WHEN_forwarded_THEN_failed_outcome_not_a_crash(
@@ -299,7 +300,10 @@ def test_GIVEN_every_gmail_single_field_twice_WHEN_forwarded_THEN_each_appears_o
 def test_GIVEN_rewrite_module_THEN_the_stdlib_header_machinery_is_not_used() -> None:
     # CPython's header folding is super-linear on hostile input and wrote decoded line
     # breaks back out (CVE-2024-6923); the rewriter encodes on its own.
+    import ast
     from pathlib import Path
 
-    source = Path(rewrite_module.__file__).read_text(encoding="utf-8")
-    assert "email.policy" not in source and "header_factory" not in source and "email.header" not in source
+    tree = ast.parse(Path(rewrite_module.__file__).read_text(encoding="utf-8"))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not any(name == "email" or name.startswith("email.") for name in imported), imported

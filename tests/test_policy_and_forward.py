@@ -171,7 +171,8 @@ DKIM_ONLY = Verdicts(spam="PASS", virus="PASS", spf="FAIL", dkim="PASS", dmarc="
         # authentication: a forged envelope sender never gets a DSN
         ({"verdicts": Verdicts(spam="PASS", virus="PASS")}, b"", "unauthenticated-sender"),
         ({"verdicts": Verdicts(spf="FAIL", dkim="FAIL", dmarc="FAIL")}, b"", "dmarc-fail"),
-        ({"verdicts": Verdicts(spf="PASS", dmarc="FAIL", dmarc_policy="reject")}, b"", None),
+        ({"verdicts": Verdicts(spf="PASS", dmarc="FAIL", dmarc_policy="reject")}, b"", "dmarc-fail"),
+        ({"verdicts": Verdicts(spf="PASS", dkim="PASS", dmarc="FAIL", dmarc_policy="quarantine")}, b"", "dmarc-fail"),
         ({"verdicts": Verdicts(spf="GRAY", dmarc="PASS")}, b"", None),
         ({"verdicts": Verdicts(spf="GRAY", dmarc="PASS"), "source": "jane@other.example"}, b"", "unauthenticated-sender"),
         ({"verdicts": DKIM_ONLY}, SES_AUTH % b"sender.example", None),
@@ -320,19 +321,18 @@ def test_dmarc_reject_is_dropped_by_default_and_nothing_is_sent() -> None:
     assert sender.sent == []
 
 
-def test_dmarc_reject_set_to_bounce_bounces_once_but_only_an_spf_authenticated_sender() -> None:
+def test_dmarc_reject_set_to_bounce_still_sends_no_dsn_for_a_dmarc_failure() -> None:
+    # "bounce" stays selectable, but a DMARC failure never gets a DSN, even when the
+    # envelope sender passed SPF: the recipient is recorded as a held-back bounce.
     settings = Settings(verdicts=VerdictPolicy(dmarc_reject="bounce"))
-    fwd, _, sender = forwarder(settings=settings)
-    verdicts = Verdicts(spf="PASS", dmarc="FAIL", dmarc_policy="reject")
-    report = fwd.handle(mail("john@example.com", "team@example.com", verdicts=verdicts), TABLE)
-    assert [o.status for o in report.outcomes] == ["bounced", "bounced"]
-    assert len(sender.sent) == 1 and "Status: 5.7.1" in sender.sent[0][0].decode()
-
-    fwd, _, sender = forwarder(settings=settings)
-    forged = Verdicts(spf="FAIL", dkim="PASS", dmarc="FAIL", dmarc_policy="reject")
-    (outcome,) = fwd.handle(mail(verdicts=forged), TABLE).outcomes
-    assert (outcome.status, outcome.detail) == ("dropped", "bounce held back: dmarc-fail")
-    assert sender.sent == []
+    for verdicts in (
+        Verdicts(spf="PASS", dmarc="FAIL", dmarc_policy="reject"),
+        Verdicts(spf="FAIL", dkim="PASS", dmarc="FAIL", dmarc_policy="reject"),
+    ):
+        fwd, _, sender = forwarder(settings=settings)
+        report = fwd.handle(mail("john@example.com", "team@example.com", verdicts=verdicts), TABLE)
+        assert [(o.status, o.detail) for o in report.outcomes] == [("dropped", "bounce held back: dmarc-fail")] * 2
+        assert sender.sent == []
 
 
 def test_report_serializes_with_defects_and_outcomes() -> None:

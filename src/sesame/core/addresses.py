@@ -236,13 +236,52 @@ def _comment(text: str, position: int, defects: list[str]) -> tuple[int, str]:
     return len(text), "".join(parts)
 
 
+_COMMENT_SCAN = re.compile(r'[^()"\\]++|\\.|"(?:[^"\\]++|\\.)*+(?:"|\Z)|[()]|\\\Z', re.S)
+
+
+def comment_depth(text: str) -> int:
+    """The deepest comment nesting in a structured field's value (quotes respected)."""
+    if text.count("(") <= 1:
+        return text.count("(")
+    depth = deepest = 0
+    for match in _COMMENT_SCAN.finditer(text):
+        piece = match.group()
+        if piece == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif piece == ")" and depth:
+            depth -= 1
+    return deepest
+
+
+def strip_comments(text: str) -> str:
+    """``text`` with its comments (at any depth) replaced by single spaces, in one pass.
+    Comments carry no address or parameter; readers downstream may recurse on deep ones."""
+    out: list[str] = []
+    depth = 0
+    for match in _COMMENT_SCAN.finditer(text):
+        piece = match.group()
+        if piece == "(":
+            if depth == 0:
+                out.append(" ")
+            depth += 1
+        elif piece == ")" and depth:
+            depth -= 1
+        elif depth == 0:
+            out.append(piece)
+    return "".join(out)
+
+
 def parse_address_list(text: str) -> AddressList:
-    """The mailboxes and groups in an address field's (unfolded) value. Never raises."""
+    """The mailboxes and groups in an address field's (unfolded) value. Never raises. Past
+    :data:`~sesame.core.limits.MAX_COMMENT_DEPTH` levels of comments, the comments are dropped
+    (``comment-too-deep``) and the rest is read."""
     defects: list[str] = []
     try:
         tokens = _tokens(text, defects)
     except _TooDeep:
-        return AddressList((), ("comment-too-deep",))
+        defects = ["comment-too-deep"]
+        tokens = _tokens(strip_comments(text), defects)
     items: list[Mailbox | Group] = []
     count = 0
     group_name: str | None = None

@@ -172,13 +172,13 @@ def parse_message(raw: Any) -> ParsedMessage:
     elif not has_separator:
         defects.append(Defect("missing-header-body-separator"))
 
-    truncated: set[int] = set()
+    truncated: set[int] = set()  # id() of the line lists of fields that were cut
     fields, stopped_at = _read_fields(raw, start, block_end, defects, truncated)
     if stopped_at < block_end:
-        fields += _essential_fields(raw, stopped_at, block_end, fields, defects)
+        fields += _essential_fields(raw, stopped_at, block_end, fields, defects, truncated)
     return ParsedMessage(
         raw=raw,
-        fields=tuple(_field(name, lines, i in truncated) for i, (name, lines) in enumerate(fields)),
+        fields=tuple(_field(name, lines, id(lines) in truncated) for name, lines in fields),
         body_offset=body_offset,
         eol=eol,
         has_separator=has_separator,
@@ -216,7 +216,7 @@ def _read_fields(
     raw: Any, position: int, end: int, defects: list[Defect], truncated: set[int]
 ) -> tuple[list[tuple[str, list[bytes]]], int]:
     """Fields from ``position`` to ``end``, until the budgets run out. Returns the fields and
-    where reading stopped; ``truncated`` gets the indices of the fields that were cut."""
+    where reading stopped; ``truncated`` gets the id() of the line list of each field cut."""
     fields: list[tuple[str, list[bytes]]] = []
     current: list[bytes] | None = None
     current_size = 0
@@ -249,7 +249,7 @@ def _read_fields(
             if current_size > MAX_FIELD_VALUE and fields[-1][0].lower() not in UNBOUNDED_FIELDS:
                 oversized = True
                 if fields[-1][0].lower() in _CUT_NOT_DROPPED:
-                    truncated.add(len(fields) - 1)
+                    truncated.add(id(current))
                 else:
                     current.clear()
                 defects.append(Defect("header-too-large", fields[-1][0]))
@@ -272,7 +272,7 @@ def _read_fields(
             keep = name.lower() in _CUT_NOT_DROPPED
             current = [_mend(value[:MAX_FIELD_VALUE], name, defects)] if keep else []
             if keep:
-                truncated.add(len(fields))
+                truncated.add(id(current))
         else:
             current = [_mend(value, name, defects)]
         fields.append((name, current))
@@ -315,7 +315,7 @@ def _mend(line: bytes, header: str, defects: list[Defect]) -> bytes:
 
 
 def _essential_fields(
-    raw: Any, position: int, end: int, have: list[tuple[str, list[bytes]]], defects: list[Defect]
+    raw: Any, position: int, end: int, have: list[tuple[str, list[bytes]]], defects: list[Defect], truncated: set[int]
 ) -> list[tuple[str, list[bytes]]]:
     """Past the budgets: only the essential fields not already read (To and Cc, which are
     merged, a bounded number of times), each at most MAX_FIELD_VALUE bytes."""
@@ -332,7 +332,7 @@ def _essential_fields(
             continue
         seen.add(key)
         name = match.group(1).decode("ascii")
-        lines = _field_lines(raw, match.end(), end, name, defects)
+        lines = _field_lines(raw, match.end(), end, name, defects, truncated)
         if lines:
             found.append((name, lines))
     if found:
@@ -340,8 +340,11 @@ def _essential_fields(
     return found
 
 
-def _field_lines(raw: Any, position: int, end: int, name: str, defects: list[Defect]) -> list[bytes]:
-    """The value lines of one field whose name ends at ``position``, within MAX_FIELD_VALUE."""
+def _field_lines(
+    raw: Any, position: int, end: int, name: str, defects: list[Defect], truncated: set[int]
+) -> list[bytes]:
+    """The value lines of one field whose name ends at ``position``, within MAX_FIELD_VALUE
+    (a Subject, From or Reply-To is cut there, anything else dropped)."""
     lines: list[bytes] = []
     total = 0
     while position < end:
@@ -351,7 +354,12 @@ def _field_lines(raw: Any, position: int, end: int, name: str, defects: list[Def
         total += len(line)
         if total > MAX_FIELD_VALUE:
             defects.append(Defect("header-too-large", name))
-            return []
+            if name.lower() not in _CUT_NOT_DROPPED:
+                return []
+            if not lines:
+                lines.append(_mend(line[:MAX_FIELD_VALUE], name, defects))
+            truncated.add(id(lines))
+            return lines
         if not lines or line.strip(b" \t\r\x00"):
             lines.append(_mend(line, name, defects))
         position = end if newline == -1 else newline + 1

@@ -128,10 +128,9 @@ def may_bounce(mail: InboundMail, message: ParsedMessage | None) -> str | None:
 
     A bounce goes only to a sender that authenticated: SES's SPF verdict passed for the
     envelope sender's domain, or DMARC passed for a From domain aligned with it, or a DKIM
-    signature that SES verified was made by a domain aligned with it. When DMARC failed (the
-    From is forged) only SPF counts, since the envelope sender is then the one address that
-    may still be real. Never for spam or viruses, never to a null sender or a daemon, and never
-    for mailing-list, bulk or automatic mail.
+    signature that SES verified was made by a domain aligned with it. Never when DMARC failed
+    (the From is forged: whatever the policy says, no DSN), never for spam or viruses, never to
+    a null sender or a daemon, and never for mailing-list, bulk or automatic mail.
     """
     if mail.source.strip(" \t") in ("", "<>"):
         return "null-sender"
@@ -146,7 +145,7 @@ def may_bounce(mail: InboundMail, message: ParsedMessage | None) -> str | None:
         return "virus"
     if v.spam == "FAIL":
         return "spam"
-    if v.dmarc == "FAIL" and v.spf != "PASS":
+    if v.dmarc == "FAIL":
         return "dmarc-fail"
     held = _automatic(mail, message)
     if held is not None:

@@ -40,17 +40,20 @@ from sesame.core.addresses import (
     AddressList,
     Group,
     Mailbox,
+    comment_depth,
     envelope_address,
     format_mailbox,
     format_phrase,
     parse_address_list,
     safe_display_text,
+    strip_comments,
 )
 from sesame.core.encoding import decode_bytes, decode_words, encode_parameter, encode_words
 from sesame.core.limits import (
     ESSENTIAL,
     FOLD_AT,
     MAX_ADDRESS,
+    MAX_COMMENT_DEPTH,
     MAX_DISPLAY_NAME,
     MAX_FIELDS,
     MAX_HEADER_BLOCK,
@@ -101,6 +104,11 @@ ADDRESS_FIELDS = frozenset(
     }
 )
 PARAMETER_FIELDS = frozenset({"content-type", "content-disposition"})
+# Fields CPython's email reader parses structurally (email.headerregistry): a deep comment in
+# any of them makes it recurse, so Sesame writes them without their comments.
+READER_PARSED = frozenset(
+    {"date", "resent-date", "mime-version", "content-transfer-encoding", "message-id", "in-reply-to", "references"}
+) | PARAMETER_FIELDS | ADDRESS_FIELDS
 ID_FIELDS = frozenset(
     {"message-id", "in-reply-to", "references", "original-message-id", "content-id", "resent-message-id"}
 )
@@ -234,20 +242,21 @@ class _Preparer:
                 seen.add(key)
                 out.append(rendered)
                 continue
-            if key in SINGLE_INSTANCE:
-                if key in seen:
-                    if key not in MERGED:
-                        self.defect("duplicate-header", field.name)
-                    continue
-                seen.add(key)
+            if key in SINGLE_INSTANCE and key in seen:
+                if key not in MERGED:
+                    self.defect("duplicate-header", field.name)
+                continue
             if key in MERGED:
+                seen.add(key)
                 if len(merged[key]) > 1:
                     self.defect("duplicate-header-merged", field.name)
                 rendered = self._merged(field.name, merged[key])
             else:
                 rendered = self._sendable(field)
             if rendered is None:
-                continue
+                continue  # dropped: a later copy of a single-instance field may still be kept
+            if key in SINGLE_INSTANCE:
+                seen.add(key)
             if key not in ESSENTIAL:
                 if size + len(rendered) > MAX_HEADER_BLOCK or count >= room:
                     self.defect("header-block-too-large", field.name)
@@ -284,7 +293,8 @@ class _Preparer:
         if from_fields:
             parsed = _addresses(from_fields[0])
             self._address_defects(parsed, "From")
-            named = next((m for m in parsed.mailboxes if "@" in m.address), None)
+            # Named in our From: the first usable sender, else the first one written.
+            named = next(iter(parsed.valid_mailboxes), None) or next((m for m in parsed.mailboxes if "@" in m.address), None)
             usable = tuple((m.display_name, m.address) for m in parsed.valid_mailboxes)
             if usable:
                 return usable, display_name_for(((named.display_name, named.address),) if named else usable)
@@ -320,12 +330,14 @@ class _Preparer:
         clean = (
             field.is_ascii
             and field.original is None
+            and not field.truncated
             and not parsed.defects
             and all(m.valid for m in parsed.mailboxes)
             and _lines_fit(field)
         )
         if clean:
             return self._checked(field.name, field.render(self.eol))
+        self._address_defects(parsed, field.name)
         self.defect("reply-to-rewritten", field.name)
         return self._checked(field.name, self._address_field(field.name, tuple(usable)))
 
@@ -345,9 +357,16 @@ class _Preparer:
         if key == "message-id" and field.size > MAX_MESSAGE_ID:
             self.defect("header-too-large", field.name)
             return None
-        if field.is_ascii and _lines_fit(field):
+        deep = key in READER_PARSED and comment_depth(field.text()) > MAX_COMMENT_DEPTH
+        if field.is_ascii and _lines_fit(field) and not deep:
             return self._checked(field.name, field.render(self.eol))
-        self.defect("8bit-header" if not field.is_ascii else "line-too-long", field.name)
+        if deep:
+            # CPython's reader (and others) recurse per level and fail on such a field.
+            self.defect("comment-too-deep", field.name)
+            if key not in ADDRESS_FIELDS | PARAMETER_FIELDS | ID_FIELDS:
+                return self._checked(field.name, self._text_field(field.name, strip_comments(field.text()).encode("utf-8")))
+        else:
+            self.defect("8bit-header" if not field.is_ascii else "line-too-long", field.name)
         if key in ADDRESS_FIELDS:
             parsed = parse_address_list(field.written_text())
             self._address_defects(parsed, field.name)
@@ -366,7 +385,7 @@ class _Preparer:
         present = [f for f in fields if f.unfolded.strip()]
         if not present:  # only empty copies: keep the first as it is
             return self._checked(name, fields[0].render(self.eol)) if fields else None
-        if all(f.is_ascii and _lines_fit(f) for f in present):
+        if all(f.is_ascii and _lines_fit(f) and f.original is None and not parse_address_list(f.text()).defects for f in present):
             lines = list(present[0].lines)
             for other in present[1:]:
                 lines.append(b" , " + other.lines[0].lstrip(b" \t"))
@@ -411,7 +430,10 @@ class _Preparer:
         return f"{format_phrase(text, self.linesep, room, quote=True)}:;" if text else ""
 
     def _parameter_field(self, field: HeaderField) -> bytes | None:
-        parts = _split_parameters(field.unfolded)
+        value = field.unfolded
+        if comment_depth(field.text()) > MAX_COMMENT_DEPTH:
+            value = strip_comments(field.text()).encode("utf-8", "surrogateescape")
+        parts = _split_parameters(value)
         head, params = parts[0].strip(), parts[1:]
         if not head.isascii():
             self.defect("unrepairable-header-dropped", field.name)
