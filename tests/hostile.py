@@ -613,7 +613,7 @@ SMUGGLED_BODY = (b"Bcc: hidden@evil.example", b" continuation", b"Content-Type: 
 
 ENVELOPE_KINDS = ("good", "good", "good", "empty", "null", "daemon", "crlf", "8bit", "junk")
 DAEMONS = ("MAILER-DAEMON@sender.example", "postmaster@sender.example")
-JUNK_SENDERS = ("jane", "@sender.example", "jane@", "a b@sender.example", "<jane@sender.example>")
+JUNK_SENDERS = ("jane", "@sender.example", "jane@", "a b@sender.example", "jane@sender..example")
 STATUSES = ("PASS", "PASS", "FAIL", "GRAY", "PROCESSING_FAILED", "DISABLED")
 
 
