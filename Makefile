@@ -29,7 +29,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # The Lambda runtime is Python 3.13; the suite runs there too.
 VENV313 := .tools/py313
 
-.PHONY: venv run test unit test-py313 lint checkov build bench fuzz py313 clean
+.PHONY: venv run test unit test-py313 lint checkov build bench fuzz py313 catalog clean
 
 venv: $(VENV)/.installed
 
@@ -99,6 +99,11 @@ bench: venv
 # The hostile-mail property tests with many more examples and larger messages (~5-10 min).
 fuzz: venv
 	SESAME_FUZZ=long $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz_forward.py
+
+# The index schema and named queries the `sesame` package carries, extracted from the
+# template (tests/test_index_catalog.py fails until this is run after a change).
+catalog: venv
+	$(BIN)/python -m sesame.ops.catalog template.yaml --write
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam .pytest_cache .coverage .hypothesis

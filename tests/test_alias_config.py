@@ -151,3 +151,16 @@ def test_a_config_dumped_as_toml_loads_back_identical() -> None:
     assert dict(again.table.domain_aliases) == dict(original.table.domain_aliases)
     assert dict(again.settings) == dict(original.settings)
     assert dump_aliases_toml(parse_aliases_toml("")) == "[aliases]\n"
+
+
+def test_given_operator_state_under_the_alias_path_then_the_aliases_read_ignore_it() -> None:
+    # `sesame activate` keeps the rule set to roll back to at <path>/state/...
+    params = {
+        "aliases/example.com/john": "john.doe@gmail.example",
+        "state/activation": '{"activated": "sesame-green-rules", "previous": "sesame-rules"}',
+    }
+
+    config = from_parameters(params)
+
+    assert list(config.table.aliases) == ["john@example.com"]
+    assert dict(config.settings) == {}

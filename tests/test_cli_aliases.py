@@ -80,6 +80,18 @@ def test_import_removes_what_the_file_no_longer_has(endpoint: str, ssm: object, 
     assert list(remaining.table.aliases) == ["john@example.com"]
 
 
+def test_given_activation_state_under_the_path_then_import_leaves_it_alone(endpoint: str, ssm: object) -> None:
+    ssm.put_parameter(Name="/sesame/state/activation", Value='{"activated": "sesame-rules"}', Type="String")  # type: ignore[attr-defined]
+
+    result = sesame(endpoint, "import", "aliases.toml")
+
+    assert result.returncode == 0, result.stderr
+    assert "/sesame/state/" not in result.stdout and "0 to remove" in result.stdout
+    kept = ssm.get_parameter(Name="/sesame/state/activation")["Parameter"]["Value"]  # type: ignore[attr-defined]
+    assert kept == '{"activated": "sesame-rules"}'
+    assert "john@example.com" in sesame(endpoint, "list").stdout
+
+
 def test_set_and_rm_one_alias(endpoint: str, ssm: object) -> None:
     result = sesame(endpoint, "set", "First_Last+x@Example.com", "a@o.example", "--expires", "2027-01-31")
     assert result.returncode == 0, result.stderr

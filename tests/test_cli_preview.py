@@ -28,10 +28,19 @@ def sesame(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProces
     )
 
 
+# What SES puts on top of a message it stores (its own Authentication-Results first): the
+# sender authenticated, so preview reads that a bounce may be sent.
+SES_STORED = (
+    b"Return-Path: <jose@sender.example>\r\nX-SES-Spam-Verdict: PASS\r\nX-SES-Virus-Verdict: PASS\r\n"
+    b"Authentication-Results: amazonses.com;\r\n spf=pass client-ip=192.0.2.7; envelope-from=jose@sender.example;\r\n"
+    b" dkim=pass header.i=@sender.example;\r\n dmarc=pass header.from=sender.example;\r\n"
+)
+
+
 @pytest.fixture
 def message(tmp_path: Path) -> Path:
     path = tmp_path / "in.eml"
-    path.write_bytes(MESSAGE)
+    path.write_bytes(SES_STORED + MESSAGE)
     return path
 
 
@@ -56,6 +65,14 @@ def test_given_an_unknown_recipient_then_bounce_is_a_decision_with_exit_zero(mes
     assert result.returncode == 0
     decision = json.loads(result.stdout)
     assert (decision["action"], decision["reason"], decision["destinations"]) == ("bounce", "unknown-recipient", [])
+
+
+def test_given_a_message_nobody_authenticated_then_the_bounce_is_held_back(tmp_path: Path) -> None:
+    # Not a copy SES stored (no SES verdicts): nothing says the sender is who they claim.
+    path = tmp_path / "plain.eml"
+    path.write_bytes(MESSAGE)
+    decision = json.loads(sesame("preview", str(path), "--recipient", "nobody@elsewhere.example", "--json").stdout)
+    assert decision["action"] == "drop" and decision["detail"] == "bounce held back: unauthenticated-sender"
 
 
 def test_given_a_disabled_alias_then_human_output_explains(message: Path) -> None:

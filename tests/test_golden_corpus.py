@@ -145,8 +145,9 @@ EXPECTED: dict[str, Expect] = {
         "Jane 'The Boss' Doe Bcc: x@evil.example' Bcc: y@evil.example at jane@sender.example",
         ("jane@sender.example",),
         defects=(_d("bare-cr-in-header", "From"), _d("8bit-header", "Subject")),
-        # The smuggled encoded word is kept as literal text, never decoded into a line break.
-        kept={"Subject": "café =?utf-8?q?=0D=0ABcc:_z@evil.example?="},
+        # The smuggled encoded word is decoded with the 8-bit text around it, its line break
+        # made a space, and the whole re-encoded as base64 words: no line break reaches a reader.
+        kept={"Subject": "café   Bcc: z@evil.example"},
     ),
     "21-x-ses-injected.eml": Expect("Promo at promo@sender.example", ("promo@sender.example",)),
     "22-already-forwarded.eml": Expect(

@@ -34,6 +34,11 @@ RAW = (
 )
 
 
+# What SES reports for a sender that authenticated (SPF for the envelope domain, DKIM and
+# DMARC for the From domain), the usual case for legitimate mail.
+AUTHENTICATED = Verdicts(spam="PASS", virus="PASS", spf="PASS", dkim="PASS", dmarc="PASS")
+
+
 def mail(*recipients: str, **changes: object) -> InboundMail:
     base = InboundMail(
         message_id="m1",
@@ -41,6 +46,7 @@ def mail(*recipients: str, **changes: object) -> InboundMail:
         timestamp=datetime(2026, 11, 20, 9, 15, tzinfo=UTC),
         recipients=recipients or ("john@example.com",),
         subject="hi",
+        verdicts=AUTHENTICATED,
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
@@ -60,7 +66,7 @@ def forwarder(raw: bytes = RAW, settings: Settings | None = None, sender: Record
     [
         (Verdicts(virus="FAIL"), "drop", "virus"),
         (Verdicts(spam="FAIL"), "drop", "spam"),
-        (Verdicts(dmarc="FAIL", dmarc_policy="reject"), "bounce", "dmarc-reject"),
+        (Verdicts(dmarc="FAIL", dmarc_policy="reject"), "drop", "dmarc-reject"),
         (Verdicts(dmarc="FAIL", dmarc_policy="quarantine"), "forward", "alias"),
         (Verdicts(spam="GRAY", virus="PROCESSING_FAILED"), "forward", "alias"),
         (Verdicts(spam="DISABLED", virus="DISABLED"), "forward", "alias"),
@@ -110,16 +116,43 @@ def test_check_message_drops_loops_and_too_many_hops_and_bounces_oversize() -> N
     assert check_message(forward, parse_message(RAW), Settings(max_message_bytes=10)).reason == "message-too-large"
 
 
+SES_AUTH = b"Authentication-Results: amazonses.com;\r\n spf=fail client-ip=192.0.2.1;\r\n dkim=pass header.i=@%s;\r\n dmarc=fail header.from=sender.example;\r\n"
+DKIM_ONLY = Verdicts(spam="PASS", virus="PASS", spf="FAIL", dkim="PASS", dmarc="GRAY")
+
+
 @pytest.mark.parametrize(
     ("changes", "extra_header", "expected"),
     [
         ({"source": ""}, b"", "null-sender"),
         ({"source": "<>"}, b"", "null-sender"),
-        ({"source": "MAILER-DAEMON@x.example"}, b"", "null-sender"),
-        ({"verdicts": Verdicts(spam="FAIL")}, b"", "spam"),
+        ({"source": "jane@sender.example\r\nBcc: x@evil.example"}, b"", "invalid-sender"),
+        ({"source": "jané@sender.example"}, b"", "invalid-sender"),
+        ({"source": "MAILER-DAEMON@x.example"}, b"", "daemon-sender"),
+        ({"source": "owner-list@x.example"}, b"", "daemon-sender"),
+        ({"source": "list-request@x.example"}, b"", "daemon-sender"),
+        ({"source": "noreply@x.example"}, b"", "daemon-sender"),
+        ({"verdicts": replace(AUTHENTICATED, spam="FAIL")}, b"", "spam"),
+        ({"verdicts": replace(AUTHENTICATED, virus="FAIL")}, b"", "virus"),
         ({}, b"Auto-Submitted: auto-replied\r\n", "auto-submitted"),
         ({}, b"Auto-Submitted: no\r\n", None),
+        ({}, b"Auto-Submitted: no\r\nAuto-Submitted: auto-replied\r\n", "auto-submitted"),
+        ({}, b"List-Id: <news.sender.example>\r\n", "list-mail"),
+        ({}, b"Precedence: bulk\r\n", "bulk-mail"),
+        ({}, b"Precedence: junk\r\n", "bulk-mail"),
+        ({}, b"Precedence: list\r\n", "bulk-mail"),
         ({}, b"", None),
+        # authentication: a forged envelope sender never gets a DSN
+        ({"verdicts": Verdicts(spam="PASS", virus="PASS")}, b"", "unauthenticated-sender"),
+        ({"verdicts": Verdicts(spf="FAIL", dkim="FAIL", dmarc="FAIL")}, b"", "dmarc-fail"),
+        ({"verdicts": Verdicts(spf="PASS", dmarc="FAIL", dmarc_policy="reject")}, b"", None),
+        ({"verdicts": Verdicts(spf="GRAY", dmarc="PASS")}, b"", None),
+        ({"verdicts": Verdicts(spf="GRAY", dmarc="PASS"), "source": "jane@other.example"}, b"", "unauthenticated-sender"),
+        ({"verdicts": DKIM_ONLY}, SES_AUTH % b"sender.example", None),
+        ({"verdicts": DKIM_ONLY}, SES_AUTH % b"mail.sender.example", None),
+        ({"verdicts": DKIM_ONLY}, SES_AUTH % b"other.example", "unauthenticated-sender"),
+        # an Authentication-Results the sender wrote below SES's own does not count
+        ({"verdicts": DKIM_ONLY}, b"Authentication-Results: mx.other.example; dkim=none\r\n" + SES_AUTH % b"sender.example", "unauthenticated-sender"),
+        ({"verdicts": DKIM_ONLY}, b"", "unauthenticated-sender"),
     ],
 )
 def test_bounces_are_held_back_to_avoid_backscatter(changes: dict, extra_header: bytes, expected: str | None) -> None:
@@ -186,11 +219,29 @@ def test_a_permanent_rejection_is_a_failed_outcome_naming_what_was_sent() -> Non
     assert len(outcome.destinations) == 50 and outcome.detail == "MessageRejected: nope"
 
 
-def test_a_transient_error_propagates_so_lambda_retries() -> None:
-    sender = RecordingSender(reject_when=lambda batch: ConnectionError("throttled"))
-    fwd, _, _ = forwarder(sender=sender)
-    with pytest.raises(ConnectionError):
-        fwd.handle(mail(), TABLE)
+def test_a_transient_error_is_recorded_with_what_went_out_and_marks_the_report_for_a_retry() -> None:
+    calls = {"n": 0}
+
+    def second_batch_fails(batch: tuple[str, ...]) -> Exception | None:
+        calls["n"] += 1
+        return ConnectionError("throttled") if calls["n"] == 2 else None
+
+    fwd, _, sender = forwarder(sender=RecordingSender(reject_when=second_batch_fails))
+    report = fwd.handle(mail("big@example.com", "john@example.com"), TABLE)
+    big, john = report.outcomes
+    assert report.incomplete  # the caller records it, then raises so that Lambda retries
+    assert (big.status, big.reason, len(big.destinations)) == ("failed", "send-failed", 50)
+    assert "ConnectionError: throttled" in (big.detail or "")
+    assert john.status == "forwarded"  # one recipient's trouble does not stop the others
+
+
+def test_out_of_time_stops_every_later_send_and_marks_the_report_for_a_retry() -> None:
+    from sesame.core.delivery import OutOfTime
+
+    fwd, _, sender = forwarder(sender=RecordingSender(reject_when=lambda batch: OutOfTime("10 s left")))
+    report = fwd.handle(mail("john@example.com", "nobody@example.com"), TABLE)
+    assert report.incomplete and [o.reason for o in report.outcomes] == ["out-of-time", "unknown-recipient"]
+    assert report.outcomes[1].status == "failed" and "not tried" in (report.outcomes[1].detail or "")
 
 
 def test_dropped_mail_is_not_even_fetched() -> None:
@@ -230,15 +281,31 @@ def test_bounce_to_a_null_sender_is_held_back_and_recorded_as_dropped() -> None:
 def test_a_refused_bounce_is_a_failure() -> None:
     fwd, _, _ = forwarder(sender=RecordingSender(reject_when=lambda batch: rejected()))
     (outcome,) = fwd.handle(mail("nobody@example.com"), TABLE).outcomes
-    assert outcome.status == "failed" and "bounce refused" in (outcome.detail or "")
+    assert outcome.status == "failed" and "bounce not sent: MessageRejected" in (outcome.detail or "")
 
 
-def test_dmarc_reject_bounces_once_even_for_several_recipients() -> None:
+def test_dmarc_reject_is_dropped_by_default_and_nothing_is_sent() -> None:
+    # The From is forged: a DSN would go to whoever the forger named (backscatter).
     fwd, _, sender = forwarder()
-    verdicts = Verdicts(dmarc="FAIL", dmarc_policy="reject")
+    verdicts = Verdicts(spf="FAIL", dmarc="FAIL", dmarc_policy="reject")
+    report = fwd.handle(mail("john@example.com", "team@example.com", verdicts=verdicts), TABLE)
+    assert [(o.status, o.reason) for o in report.outcomes] == [("dropped", "dmarc-reject")] * 2
+    assert sender.sent == []
+
+
+def test_dmarc_reject_set_to_bounce_bounces_once_but_only_an_spf_authenticated_sender() -> None:
+    settings = Settings(verdicts=VerdictPolicy(dmarc_reject="bounce"))
+    fwd, _, sender = forwarder(settings=settings)
+    verdicts = Verdicts(spf="PASS", dmarc="FAIL", dmarc_policy="reject")
     report = fwd.handle(mail("john@example.com", "team@example.com", verdicts=verdicts), TABLE)
     assert [o.status for o in report.outcomes] == ["bounced", "bounced"]
     assert len(sender.sent) == 1 and "Status: 5.7.1" in sender.sent[0][0].decode()
+
+    fwd, _, sender = forwarder(settings=settings)
+    forged = Verdicts(spf="FAIL", dkim="PASS", dmarc="FAIL", dmarc_policy="reject")
+    (outcome,) = fwd.handle(mail(verdicts=forged), TABLE).outcomes
+    assert (outcome.status, outcome.detail) == ("dropped", "bounce held back: dmarc-fail")
+    assert sender.sent == []
 
 
 def test_report_serializes_with_defects_and_outcomes() -> None:

@@ -54,19 +54,20 @@ DEAD_LETTER_ENV = {
     config.MESSAGE_PREFIX,
     config.OPERATOR_EMAIL,
     config.NOTIFY_FROM,
+    config.IDEMPOTENCY_TABLE,
+    config.DLQ_MAX_RECEIVES,
 }
 # What the forwarder's code calls: S3 get_object (messages), put_object (index), SSM
 # get_parameters_by_path (Powertools get_multiple), SES v2 send_email with raw content
-# (authorized as ses:SendRawEmail), Powertools idempotency on DynamoDB.
+# (authorized as ses:SendRawEmail), the send ledger's conditional update_item on DynamoDB, and
+# the send journal (get/put under journal/, list limited to it so a missing entry is a 404).
 FORWARDER_ACTIONS = {
     "s3:GetObject",
     "s3:PutObject",
+    "s3:ListBucket",
     "ssm:GetParametersByPath",
     "ses:SendRawEmail",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
     "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
 }
 DATA_SERVICES = ("s3", "dynamodb", "sqs", "ssm", "ses", "sns", "kms", "secretsmanager", "glue", "athena")
 
@@ -358,7 +359,10 @@ def test_dead_letter_function_consumes_the_queue_with_partial_batches(resources:
     settings = mapping["Properties"]
     assert settings["EventSourceArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     assert settings["FunctionName"] == {"Ref": "DeadLetterFunction"}
-    assert settings["BatchSize"] == 10
+    # Batch size, timeout and the per-record time budget fit each other: five records, each
+    # started only with 45 s left, in a 120 s invocation.
+    assert settings["BatchSize"] * 45 <= 2 * props(resources, "DeadLetterFunction")["Timeout"]
+    assert settings["ScalingConfig"]["MaximumConcurrency"] >= 2
     assert settings["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     # The queue's visibility timeout covers six runs of the function, as Lambda advises.
     assert props(resources, "DeadLetterQueue")["VisibilityTimeout"] >= 6 * props(resources, "DeadLetterFunction")["Timeout"]
@@ -380,14 +384,17 @@ def test_forwarder_may_do_exactly_what_its_code_does(resources: dict[str, Any]) 
             granted.setdefault(action, []).extend(resolve(listify(statement["Resource"])))
     assert set(granted) == FORWARDER_ACTIONS
     bucket = "{MailBucket.Arn}"
-    assert granted["s3:GetObject"] == [f"{bucket}/{config.DEFAULT_MESSAGE_PREFIX}*"]
-    assert granted["s3:PutObject"] == [f"{bucket}/{config.DEFAULT_INDEX_PREFIX}*"]
+    journal = f"{bucket}/{config.DEFAULT_JOURNAL_PREFIX}*"
+    assert granted["s3:GetObject"] == [f"{bucket}/{config.DEFAULT_MESSAGE_PREFIX}*", journal]
+    assert granted["s3:PutObject"] == [f"{bucket}/{config.DEFAULT_INDEX_PREFIX}*", journal]
+    assert granted["s3:ListBucket"] == [bucket]
     assert granted["ssm:GetParametersByPath"] == [
         "arn:aws:ssm:us-east-1:123456789012:parameter/sesame",
         "arn:aws:ssm:us-east-1:123456789012:parameter/sesame/*",
     ]
-    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
-        assert granted[action] == ["{IdempotencyTable.Arn}"]
+    assert granted["dynamodb:UpdateItem"] == ["{IdempotencyTable.Arn}"]
+    (listing,) = (st for _, st in statements(role) if "s3:ListBucket" in listify(st["Action"]))
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": f"{config.DEFAULT_JOURNAL_PREFIX}*"}}
 
 
 @pytest.mark.parametrize("function", ["HandleEmailFunction", "DeadLetterFunction"])
@@ -405,18 +412,25 @@ def test_dead_letter_function_reads_messages_and_writes_errors_and_index_only(re
     for _, statement in statements(resources["DeadLetterFunctionRole"]):
         for action in listify(statement["Action"]):
             granted.setdefault(action, []).extend(resolve(listify(statement["Resource"])))
-    assert granted["s3:GetObject"] == [f"{{MailBucket.Arn}}/{config.DEFAULT_MESSAGE_PREFIX}*"]
+    bucket = "{MailBucket.Arn}"
+    journal = f"{bucket}/{config.DEFAULT_JOURNAL_PREFIX}*"
+    assert granted["s3:GetObject"] == [
+        f"{bucket}/{config.DEFAULT_MESSAGE_PREFIX}*", f"{bucket}/{config.DEFAULT_INDEX_PREFIX}*", journal
+    ]
     assert granted["s3:PutObject"] == [
-        f"{{MailBucket.Arn}}/{config.DEFAULT_ERROR_PREFIX}*",
-        f"{{MailBucket.Arn}}/{config.DEFAULT_INDEX_PREFIX}*",
+        f"{bucket}/{config.DEFAULT_ERROR_PREFIX}*", f"{bucket}/{config.DEFAULT_INDEX_PREFIX}*", journal
     ]
     assert granted["sqs:ReceiveMessage"] == ["arn:aws:sqs:us-east-1:123456789012:{DeadLetterQueue.QueueName}"]
-    assert not any(a.startswith("dynamodb:") or a.startswith("ssm:") for a in granted)
+    # The report goes through the send ledger, so it is sent once however often a record is read.
+    assert granted["dynamodb:UpdateItem"] == ["{IdempotencyTable.Arn}"]
+    assert not any(a.startswith("ssm:") for a in granted)
 
 
 def test_no_wildcard_actions_and_no_data_actions_on_every_resource(resources: dict[str, Any]) -> None:
     roles = of_type(resources, "AWS::IAM::Role")
-    assert set(roles) == {"HandleEmailFunctionRole", "DeadLetterFunctionRole", "IndexCrawlerRole"}
+    # No crawler, so no Glue role (and no AWSGlueServiceRole, which grants glue:* and
+    # s3:ListBucket on every bucket).
+    assert set(roles) == {"HandleEmailFunctionRole", "DeadLetterFunctionRole"}
     checked = 0
     for name, role in roles.items():
         for _, statement in statements(role):
@@ -426,32 +440,42 @@ def test_no_wildcard_actions_and_no_data_actions_on_every_resource(resources: di
             if statement["Effect"] == "Allow" and any(a.split(":")[0] in DATA_SERVICES for a in actions):
                 assert "*" not in listify(statement["Resource"]), (name, statement)
             checked += 1
-        # Managed policies: only logging, and Glue's own service role for the crawler. Not
-        # AWSLambdaSQSQueueExecutionRole, which reads every queue in the account.
+        # Managed policies: only logging. Not AWSLambdaSQSQueueExecutionRole, which reads
+        # every queue in the account.
         managed = {json.dumps(arn, sort_keys=True) for arn in role["Properties"].get("ManagedPolicyArns", [])}
-        assert managed <= {
-            json.dumps("arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"),
-            json.dumps({"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSGlueServiceRole"}),
-        }, (name, managed)
-    assert checked >= 10
+        assert managed <= {json.dumps("arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")}, (name, managed)
+    assert checked >= 8
     assert not of_type(resources, "AWS::IAM::Policy") and not of_type(resources, "AWS::IAM::ManagedPolicy")
 
 
 # ---------------------------------------------------------------- index, Athena, alarms
 
 
-def test_crawler_catalogs_the_index_as_sesame_index(resources: dict[str, Any]) -> None:
-    crawler = props(resources, "IndexCrawler")
-    (target,) = crawler["Targets"]["S3Targets"]
-    assert resolve(target["Path"]) == "s3://{MailBucket}/" + config.DEFAULT_INDEX_PREFIX
-    assert crawler["TablePrefix"] + config.DEFAULT_INDEX_PREFIX.strip("/") == "sesame_index"
-    assert crawler["Schedule"]["ScheduleExpression"] == {"Ref": "CrawlerSchedule"}
-    assert json.loads(crawler["Configuration"])["Grouping"]["TableLevelConfiguration"] == 2
-    reads = [s for _, s in statements(resources["IndexCrawlerRole"]) if s["Action"] == "s3:GetObject"]
-    assert [s["Resource"] for s in reads] == [{"Fn::Sub": "${MailBucket.Arn}/index/*"}]
+def test_index_table_is_declared_with_day_partitions_projected_over_the_index_prefix(resources: dict[str, Any]) -> None:
+    assert not of_type(resources, "AWS::Glue::Crawler")
+    table = props(resources, "IndexTable")
+    assert table["DatabaseName"] == {"Ref": "IndexDatabase"}
+    spec = table["TableInput"]
+    assert spec["Name"] == "sesame_index" and spec["TableType"] == "EXTERNAL_TABLE"
+    assert [key["Name"] for key in spec["PartitionKeys"]] == ["received_day"]
+    storage = spec["StorageDescriptor"]
+    assert resolve(storage["Location"]) == "s3://{MailBucket}/" + config.DEFAULT_INDEX_PREFIX
+    serde = storage["SerdeInfo"]
+    assert serde["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+    assert serde["Parameters"] == {"case.insensitive": "true", "ignore.malformed.json": "true"}
+    parameters = spec["Parameters"]
+    assert parameters["projection.enabled"] == "true"
+    assert parameters["projection.received_day.type"] == "date"
+    # The day folders sesame.core.index.index_key writes: index/YYYY/MM/DD/
+    assert parameters["projection.received_day.format"] == "yyyy/MM/dd"
+    assert parameters["projection.received_day.range"].endswith(",NOW")
+    assert parameters["projection.received_day.interval.unit"] == "DAYS"
+    # ${!x} is Fn::Sub's escape for a literal ${x}, which Athena fills in per day.
+    assert parameters["storage.location.template"] == {"Fn::Sub": "s3://${MailBucket}/index/${!received_day}/"}
+    assert all(name.islower() for name, _ in ((c["Name"], c["Type"]) for c in storage["Columns"]))
 
 
-def test_named_queries_use_the_workgroup_database_and_table(resources: dict[str, Any]) -> None:
+def test_named_queries_use_the_workgroup_database_table_and_a_day_filter(resources: dict[str, Any]) -> None:
     queries = {q["Properties"]["Name"]: q["Properties"] for q in of_type(resources, "AWS::Athena::NamedQuery").values()}
     assert set(queries) == {
         "recent-messages",
@@ -464,44 +488,75 @@ def test_named_queries_use_the_workgroup_database_and_table(resources: dict[str,
         assert query["Database"] == {"Ref": "IndexDatabase"}, name
         assert query["WorkGroup"] == {"Ref": "AthenaWorkGroup"}, name
         assert "FROM sesame_index" in query["QueryString"], name
+        assert "received_day >= ?" in query["QueryString"], name  # reads only the days asked for
     for status in ("failed", "dropped"):
         assert f"'{status}'" in queries["failures-and-drops"]["QueryString"]
+    assert "detail" in queries["failures-and-drops"]["QueryString"]
     workgroup = props(resources, "AthenaWorkGroup")["WorkGroupConfiguration"]
     assert workgroup["EnforceWorkGroupConfiguration"] is True
+    assert workgroup["EngineVersion"] == {"SelectedEngineVersion": "Athena engine version 3"}
     result = workgroup["ResultConfiguration"]
     assert resolve(result["OutputLocation"]) == "s3://{MailBucket}/athena-results/"
     assert result["EncryptionConfiguration"] == {"EncryptionOption": "SSE_S3"}
 
 
-def test_alarms_cover_failures_and_ses_reputation(resources: dict[str, Any]) -> None:
-    alarms = [a["Properties"] for a in of_type(resources, "AWS::CloudWatch::Alarm").values()]
+def _alarms(resources: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
     seen = {}
-    for alarm in alarms:
+    for alarm in (a["Properties"] for a in of_type(resources, "AWS::CloudWatch::Alarm").values()):
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
         dimension = alarm.get("Dimensions", [{}])[0].get("Value")
-        seen[(alarm["Namespace"], alarm["MetricName"], json.dumps(dimension))] = alarm["Threshold"]
+        seen[(alarm["Namespace"], alarm["MetricName"], json.dumps(dimension))] = alarm
+    return seen
+
+
+def test_alarms_watch_failures_where_they_show(resources: dict[str, Any]) -> None:
+    dead_letters = json.dumps({"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]})
     expected = {
-        ("AWS/Lambda", "Errors", json.dumps({"Ref": "HandleEmailFunction"})): 0,
-        ("AWS/Lambda", "Throttles", json.dumps({"Ref": "HandleEmailFunction"})): 0,
-        ("AWS/Lambda", "Errors", json.dumps({"Ref": "DeadLetterFunction"})): 0,
+        ("AWS/Lambda", "Errors", json.dumps({"Ref": "HandleEmailFunction"})): ("Sum", 0),
+        ("AWS/Lambda", "Throttles", json.dumps({"Ref": "HandleEmailFunction"})): ("Sum", 0),
+        # Lambda could not put a failed event on the queue: recorded nowhere else.
+        ("AWS/Lambda", "DestinationDeliveryFailures", json.dumps({"Ref": "HandleEmailFunction"})): ("Sum", 0),
+        ("AWS/Lambda", "Errors", json.dumps({"Ref": "DeadLetterFunction"})): ("Sum", 0),
+        # A record older than one visibility timeout (720 s) failed at least once.
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage", dead_letters): ("Maximum", 900),
+        ("AWS/SQS", "NumberOfMessagesSent", dead_letters): ("Sum", 0),
         (
             "AWS/SQS",
             "ApproximateNumberOfMessagesVisible",
-            json.dumps({"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}),
-        ): 0,
-        ("AWS/SES", "Reputation.BounceRate", "null"): 0.05,
-        ("AWS/SES", "Reputation.ComplaintRate", "null"): 0.001,
+            json.dumps({"Fn::GetAtt": ["UnreportedFailuresQueue", "QueueName"]}),
+        ): ("Maximum", 0),
+        # Metrics the functions emit (Powertools: namespace Sesame, dimension service).
+        ("Sesame", "InvalidEvents", json.dumps("sesame-forwarder")): ("Sum", 0),
+        ("Sesame", "DeadLetterRecordFailures", json.dumps("sesame-dead-letter")): ("Sum", 0),
+        ("AWS/SES", "Reputation.BounceRate", "null"): ("Maximum", 0.05),
+        ("AWS/SES", "Reputation.ComplaintRate", "null"): ("Maximum", 0.001),
     }
-    assert {k: seen.get(k) for k in expected} == expected
+    seen = _alarms(resources)
+    assert {k: (a["Statistic"], a["Threshold"]) for k, a in seen.items()} == expected
+    # Depth of the dead-letter queue stays ~0 while its function fails: not an alarm.
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", dead_letters) not in seen
+    for key in [k for k in expected if k[0] == "Sesame"]:
+        assert seen[key]["Dimensions"][0]["Name"] == "service"
     subscription = props(resources, "AlarmSubscription")
     assert subscription == {"TopicArn": {"Ref": "AlarmTopic"}, "Protocol": "email", "Endpoint": {"Ref": "OperatorEmail"}}
 
 
-def test_dashboard_shows_the_forwarders_metrics(resources: dict[str, Any]) -> None:
+def test_the_forwarder_names_its_metric_service_as_the_alarms_do(resources: dict[str, Any]) -> None:
+    from dead_letter import app as dead_letter_app
+    from handle_email import app as forwarder_app
+
+    assert env_of(resources, "HandleEmailFunction")["POWERTOOLS_SERVICE_NAME"] == "sesame-forwarder"
+    assert env_of(resources, "DeadLetterFunction")["POWERTOOLS_SERVICE_NAME"] == "sesame-dead-letter"
+    assert forwarder_app.metrics.namespace == dead_letter_app.metrics.namespace == "Sesame"
+
+
+def test_dashboard_shows_the_outcomes_and_the_failure_signals(resources: dict[str, Any]) -> None:
     body = json.loads(resolve(props(resources, "Dashboard")["DashboardBody"]))
     metrics = [m for w in body["widgets"] for m in w["properties"]["metrics"]]
     ours = {m[1] for m in metrics if m[0] == "Sesame" and m[2:4] == ["service", "sesame-forwarder"]}
-    assert ours == {"MessagesReceived", "Forwarded", "Bounced", "Dropped", "Failed"}
+    assert ours == {"MessagesReceived", "Forwarded", "Bounced", "Dropped", "Failed", "InvalidEvents"}
+    names = {m[1] for m in metrics}
+    assert {"DestinationDeliveryFailures", "DeadLetterRecordFailures", "ApproximateAgeOfOldestMessage", "NumberOfMessagesSent"} <= names
 
 
 def test_outputs_tell_the_operator_what_to_do(cfn: dict[str, Any]) -> None:
@@ -511,8 +566,11 @@ def test_outputs_tell_the_operator_what_to_do(cfn: dict[str, Any]) -> None:
     assert resolve(outputs["ActivateCommand"]["Value"]) == (
         "aws ses set-active-receipt-rule-set --rule-set-name {ReceiptRuleSet} --region us-east-1"
     )
-    for name in ("BucketName", "DeadLetterQueueUrl", "IdempotencyTableName", "AthenaWorkGroup", "GlueDatabase"):
+    # What `sesame query`, `status` and `activate` read from the stack.
+    for name in ("BucketName", "DeadLetterQueueUrl", "UnreportedFailuresQueueUrl", "IdempotencyTableName",
+                 "AthenaWorkGroup", "GlueDatabase", "AliasParameterPath"):
         assert name in outputs
+    assert outputs["IndexTable"]["Value"] == {"Ref": "IndexTable"}
     for n in (1, 2, 3):
         assert outputs[f"DkimRecord{n}"]["Condition"] == "CreateIdentity"
 

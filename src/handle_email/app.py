@@ -1,8 +1,13 @@
 """HandleEmailFunction: SES receipt event in, one outcome per recipient out.
 
-parse the event -> for each message: decide, fetch, rewrite, send (sesame.core.forward),
-index the outcome -> log one structured line and emit one metric per outcome. Infrastructure errors raise so
-Lambda retries and the dead-letter queue keeps the event; mail problems are outcomes.
+parse the event -> for each message: decide, fetch, rewrite, send (sesame.core.forward, each
+send once through sesame.core.delivery), index the outcome -> log one structured line a message.
+
+Metrics count messages, not attempts: the outcome metrics are emitted once, when the message's
+outcome is final here (everything done). An attempt that must be retried (a send that may
+succeed later, an outage, a permanent SES refusal on its way to the dead-letter queue) records
+what it did, emits ``Retries``, and raises; the dead-letter function emits the final metrics of
+a message Lambda gave up on.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sesame.core.event import InvalidEvent, parse_ses_event
+from sesame.core.outcome import MessageReport
 from sesame.runtime import ForwarderRuntime, build_runtime
 
 logger = Logger(service="sesame-forwarder")
@@ -25,10 +31,14 @@ class DeliveryFailed(RuntimeError):
     """SES refused a message for good; raised after recording it so the DLQ keeps the event."""
 
 
+class RetryLater(RuntimeError):
+    """A send failed for a reason that may pass; raised after recording what went out."""
+
+
 def runtime() -> ForwarderRuntime:
     global _runtime
     if _runtime is None:
-        _runtime = build_runtime()
+        _runtime = build_runtime(log=lambda message, data: logger.warning(message, extra=data))
     return _runtime
 
 
@@ -46,16 +56,43 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except InvalidEvent:
         metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
         raise
-    metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=len(mails))
     forwarder = runtime()
     forwarder.begin(context)
-    failed = []
-    for mail in mails:
-        report = forwarder.forward(mail)
+    try:
+        reports = [forwarder.forward(mail) for mail in mails]
+    except Exception:
+        metrics.add_metric(name="Retries", unit=MetricUnit.Count, value=1)
+        raise
+    finally:
+        _delivery_metrics(forwarder)
+    for report in reports:
         logger.info("message processed", extra={"sesame": report.as_dict()})
-        for outcome in report.outcomes:
-            metrics.add_metric(name=outcome.status.capitalize(), unit=MetricUnit.Count, value=1)
-        failed.extend(f"{report.message_id} {o.recipient}: {o.detail}" for o in report.failed)
+    failed = [f"{r.message_id} {o.recipient}: {o.detail}" for r in reports for o in r.failed]
+    if any(r.incomplete for r in reports):
+        metrics.add_metric(name="Retries", unit=MetricUnit.Count, value=1)
+        raise RetryLater("; ".join(failed))
     if failed:
+        metrics.add_metric(name="Retries", unit=MetricUnit.Count, value=1)
         raise DeliveryFailed("; ".join(failed))
-    return {"disposition": "CONTINUE"}
+    _outcome_metrics(reports)
+    # SES reads only "disposition" from a RequestResponse Lambda action; the reports are for
+    # callers that invoke the function themselves (sesame redrive).
+    return {"disposition": "CONTINUE", "reports": [r.as_dict() for r in reports]}
+
+
+def _outcome_metrics(reports: list[MessageReport]) -> None:
+    metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=len(reports))
+    counts: dict[str, int] = {}
+    for report in reports:
+        for outcome in report.outcomes:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    for status, count in counts.items():
+        metrics.add_metric(name=status.capitalize(), unit=MetricUnit.Count, value=count)
+
+
+def _delivery_metrics(forwarder: ForwarderRuntime) -> None:
+    """Sends that may have made an extra copy (an SES answer lost), counted where they happen."""
+    stats = forwarder.delivery.stats if forwarder.delivery is not None else None
+    if stats is not None and stats.possible_duplicates:
+        metrics.add_metric(name="PossibleDuplicates", unit=MetricUnit.Count, value=len(stats.possible_duplicates))
+        logger.warning("sent again after a send that may have gone out", extra={"causes": stats.possible_duplicates})

@@ -21,12 +21,16 @@ SPAM_FAIL = "SESAME_SPAM_FAIL"
 DMARC_REJECT = "SESAME_DMARC_REJECT"
 MAX_RECEIVED = "SESAME_MAX_RECEIVED"
 IDEMPOTENCY_TABLE = "SESAME_IDEMPOTENCY_TABLE"
+JOURNAL_PREFIX = "SESAME_JOURNAL_PREFIX"
+CONFIGURATION_SET = "SESAME_CONFIGURATION_SET"
 OPERATOR_EMAIL = "SESAME_OPERATOR_EMAIL"
+DLQ_MAX_RECEIVES = "SESAME_DLQ_MAX_RECEIVES"
 NOTIFY_FROM = "SESAME_NOTIFY_FROM"
 
 DEFAULT_MESSAGE_PREFIX = "messages/"
 DEFAULT_INDEX_PREFIX = "index/"
 DEFAULT_ERROR_PREFIX = "error/"
+DEFAULT_JOURNAL_PREFIX = "journal/"
 DEFAULT_ALIAS_PATH = "/sesame"
 
 
@@ -42,6 +46,8 @@ class ForwarderConfig:
     alias_path: str = DEFAULT_ALIAS_PATH
     alias_cache_seconds: int = 300
     idempotency_table: str | None = None
+    journal_prefix: str = DEFAULT_JOURNAL_PREFIX
+    configuration_set: str | None = None
     settings: Settings = Settings()
 
     @classmethod
@@ -56,7 +62,7 @@ class ForwarderConfig:
                 verdicts=VerdictPolicy(
                     virus_fail=env.get(VIRUS_FAIL) or "drop",  # type: ignore[arg-type]
                     spam_fail=env.get(SPAM_FAIL) or "drop",  # type: ignore[arg-type]
-                    dmarc_reject=env.get(DMARC_REJECT) or "bounce",  # type: ignore[arg-type]
+                    dmarc_reject=env.get(DMARC_REJECT) or "drop",  # type: ignore[arg-type]
                 ),
                 max_received=_int(env, MAX_RECEIVED, 30),
             )
@@ -69,6 +75,8 @@ class ForwarderConfig:
             alias_path=env.get(ALIAS_PATH) or DEFAULT_ALIAS_PATH,
             alias_cache_seconds=_int(env, ALIAS_CACHE_SECONDS, 300),
             idempotency_table=env.get(IDEMPOTENCY_TABLE) or None,
+            journal_prefix=env.get(JOURNAL_PREFIX) or DEFAULT_JOURNAL_PREFIX,
+            configuration_set=env.get(CONFIGURATION_SET) or None,
             settings=settings,
         )
 

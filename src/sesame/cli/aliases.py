@@ -14,6 +14,7 @@ from typing import Any
 from sesame.cli.common import CommandError, add_aws_options, aws_client
 from sesame.config import DEFAULT_ALIAS_PATH
 from sesame.core.alias_config import (
+    STATE_SEGMENT,
     AliasConfig,
     dump_aliases_toml,
     from_parameters,
@@ -59,13 +60,15 @@ def _path(args: argparse.Namespace) -> str:
 
 
 def _read(args: argparse.Namespace, ssm: Any) -> dict[str, str]:
-    """Every parameter under the path, by full name."""
+    """Every alias parameter under the path, by full name (operator state left out, so an
+    import never deletes it)."""
     params: dict[str, str] = {}
+    state = f"{_path(args)}/{STATE_SEGMENT}/"
     try:
         for page in ssm.get_paginator("get_parameters_by_path").paginate(
             Path=_path(args), Recursive=True, WithDecryption=True
         ):
-            params.update({p["Name"]: p["Value"] for p in page["Parameters"]})
+            params.update({p["Name"]: p["Value"] for p in page["Parameters"] if not p["Name"].startswith(state)})
     except Exception as exc:  # noqa: BLE001 - botocore raises several unrelated types
         raise CommandError(f"cannot read {_path(args)} from SSM: {exc}") from None
     return params

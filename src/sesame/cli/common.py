@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 
@@ -22,11 +23,47 @@ def add_aws_options(parser: argparse.ArgumentParser) -> None:
 
 
 def aws_client(args: argparse.Namespace, service: str) -> Any:
+    """A client with Sesame's timeouts and retries for ``service`` (:mod:`sesame.aws`)."""
     import boto3
     from botocore.exceptions import BotoCoreError
 
+    from sesame.aws import make_client
+
     try:
-        session = boto3.Session(profile_name=args.profile, region_name=args.region)
-        return session.client(service, endpoint_url=args.endpoint_url)
+        # One session per command: each new session reads the service models again.
+        session = getattr(args, "_aws_session", None)
+        if session is None:
+            session = boto3.Session(profile_name=args.profile, region_name=args.region)
+            args._aws_session = session
+        return make_client(service, session=session, endpoint_url=args.endpoint_url)
     except BotoCoreError as exc:  # unknown profile, no region, bad endpoint URL
         raise CommandError(str(exc)) from None
+
+
+def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
+    """A CloudFormation stack's outputs by key; a missing stack is a :class:`CommandError`."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        (found,) = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            raise CommandError(f"no stack {stack!r} in this region (--stack names another)") from None
+        raise CommandError(f"cannot describe stack {stack!r}: {exc}") from None
+    except BotoCoreError as exc:
+        raise CommandError(f"cannot reach CloudFormation: {exc}") from None
+    return {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, max_width: int = 60) -> None:
+    """Rows as aligned text columns; long cells are cut (``--json`` gives them whole)."""
+
+    def cell(value: Any) -> str:
+        text = "" if value is None else str(value)
+        text = " ".join(text.split())  # no line breaks from hostile text inside a table
+        return text if len(text) <= max_width else text[: max_width - 3] + "..."
+
+    body = [[cell(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in body]) for i, c in enumerate(columns)]
+    for line in [list(columns), ["-" * w for w in widths], *body]:
+        print("  ".join(text.ljust(width) for text, width in zip(line, widths, strict=False)).rstrip())

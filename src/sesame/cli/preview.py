@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from sesame.cli.common import CommandError
-from sesame.core.addresses import InvalidAddress, normalize_address
+from sesame.core.addresses import InvalidAddress, normalize_address, parse_address_list
 from sesame.core.alias_config import AliasConfig, load_aliases_file
 from sesame.core.aliases import AliasConfigError, AliasTable
-from sesame.core.event import InboundMail
-from sesame.core.forward import rewrite_for
+from sesame.core.event import InboundMail, verdicts_from_headers
+from sesame.core.forward import Plan, plan_message
 from sesame.core.message import parse_message
 from sesame.core.outcome import Decision
-from sesame.core.policy import check_message, decide, may_bounce
+from sesame.core.policy import decide
 from sesame.core.rewrite import RewriteResult
 
 
@@ -68,10 +68,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def preview(raw: bytes, recipient: str, config: AliasConfig, *, sender: str | None = None) -> dict[str, Any]:
-    """The decision for ``recipient`` and, under ``rewritten``, what a forward would send."""
+    """The decision for ``recipient`` and, under ``rewritten``, what a forward would send.
+
+    It runs the forwarder's own plan (:func:`sesame.core.forward.plan_message`): the same
+    decision, checks, rewrite and bounce policy, with the verdicts SES wrote into the stored
+    copy when the file is one (``X-SES-*-Verdict``, ``Authentication-Results``)."""
     message = parse_message(raw)
     from_field = message.first("From")
-    source = sender if sender is not None else _first_address(from_field.text() if from_field else "")
+    if sender is not None:
+        source = sender
+    else:
+        mailboxes = parse_address_list(from_field.text()).valid_mailboxes if from_field else ()
+        source = mailboxes[0].address if mailboxes else ""
     subject = message.first("Subject")
     mail = InboundMail(
         message_id="preview",
@@ -79,37 +87,33 @@ def preview(raw: bytes, recipient: str, config: AliasConfig, *, sender: str | No
         timestamp=datetime.now(UTC),
         recipients=(recipient,),
         subject=subject.text() if subject else None,
+        verdicts=verdicts_from_headers([(f.name, f.text()) for f in message.fields]),
     )
     settings = config.apply_to_defaults()
-    decision: Decision = check_message(decide(mail, config.table, settings)[0], message, settings)
-    rewritten: RewriteResult | None = None
-    defects = list(message.defects)
-    note = None
-    if decision.action == "forward":
-        rewritten = rewrite_for(message, mail, decision, settings)
-        defects = list(dict.fromkeys(rewritten.defects))
-    elif decision.action == "bounce":
-        note = may_bounce(mail, message)
-    held_back = note is not None
+    decisions = decide(mail, config.table, settings)
+    if decisions[0].action == "drop":
+        plan = Plan(decisions, {}, None, {}, message.defects, len(raw))
+    else:
+        plan = plan_message(mail, raw, decisions, settings)
+    decision: Decision = plan.decisions[0]
+    rewritten: RewriteResult | None = plan.copies.get(0)
+    failure = plan.failures.get(0)
+    held_back = plan.bounce.held_back if plan.bounce is not None and plan.bounce.message is None else None
+    action = "drop" if held_back is not None else "fail" if failure is not None else decision.action
     summary: dict[str, Any] = decision.as_dict() | {
-        "action": "drop" if held_back else decision.action,
-        "from": settings.from_address(recipient) if decision.action == "forward" else None,
+        "action": action,
+        "from": settings.from_address(recipient) if rewritten is not None else None,
         "size": rewritten.size if rewritten is not None else None,
-        "defects": [d.as_dict() for d in defects],
+        "defects": [d.as_dict() for d in plan.defects],
         "warnings": list(decision.warnings),
         "rewritten": rewritten,
     }
-    if held_back:
-        summary["detail"] = f"bounce held back: {note}"
+    if held_back is not None:
+        summary["detail"] = f"bounce held back: {held_back}"
         summary.pop("status_code", None)
+    if failure is not None:
+        summary["detail"] = failure.detail
     return summary
-
-
-def _first_address(text: str) -> str:
-    import email.utils
-
-    addresses = [a for _, a in email.utils.getaddresses([text]) if "@" in a]
-    return addresses[0] if addresses else ""
 
 
 @contextlib.contextmanager

@@ -1,8 +1,31 @@
-"""Email address helpers shared by alias resolution and policy (no I/O)."""
+"""Email addresses: normalizing our own (aliases), and reading and writing a stranger's.
+
+:func:`parse_address_list` reads an RFC 5322 address list (mailboxes, groups, comments, quoted
+strings, domain literals, obsolete routes, RFC 2047 display names) the way mail in the wild
+writes it, in one pass with no recursion: the stdlib's parser recurses once per nested comment
+and dies on a 1 KB From (RecursionError). Its work is linear in the field and bounded by
+:data:`~sesame.core.limits.MAX_ADDRESSES_PER_FIELD` and
+:data:`~sesame.core.limits.MAX_COMMENT_DEPTH`; what it cannot read it reports as a defect kind.
+
+:func:`is_valid_address` is the one check every address Sesame writes (From, Reply-To, a
+bounce's recipient) passes first.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from dataclasses import dataclass
+
+from sesame.core.encoding import decode_words, encode_words, needs_encoding
+from sesame.core.limits import (
+    MAX_ADDRESS,
+    MAX_ADDRESSES_PER_FIELD,
+    MAX_COMMENT_DEPTH,
+    MAX_DISPLAY_NAME,
+    MAX_DOMAIN,
+    MAX_LOCAL_PART,
+)
 
 # Deliberately permissive on the local part (mail in the wild is), strict on shape.
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:\\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
@@ -32,3 +55,358 @@ def split_address(address: str) -> tuple[str, str]:
     local, _, domain = address.rpartition("@")
     return local, domain
 
+
+# --- what Sesame writes: RFC 5321/5322 addr-spec, ASCII only (SES does not send SMTPUTF8) ---
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_DOT_ATOM = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*")
+_QUOTED_LOCAL = re.compile(r'"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*"')
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def is_valid_address(address: str) -> bool:
+    """``local@domain`` that every receiver accepts: ASCII, a dot-atom or quoted local part of at
+    most 64 octets, and a domain of hostname labels with at least two of them (not all-numeric
+    at the top) or an IP address literal; 254 octets at most."""
+    if not address.isascii() or len(address) > MAX_ADDRESS:
+        return False
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain or len(local) > MAX_LOCAL_PART:
+        return False
+    if not (_DOT_ATOM.fullmatch(local) or _QUOTED_LOCAL.fullmatch(local)):
+        return False
+    return _valid_domain(domain)
+
+
+def _valid_domain(domain: str) -> bool:
+    if domain.startswith("[") and domain.endswith("]"):
+        literal = domain[1:-1]
+        if literal[:5].lower() == "ipv6:":
+            literal = literal[5:]
+            kind: type = ipaddress.IPv6Address
+        else:
+            kind = ipaddress.IPv4Address
+        try:
+            kind(literal)
+        except ValueError:
+            return False
+        return True
+    if len(domain) > MAX_DOMAIN:
+        return False
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
+        return False
+    return not labels[-1].isdigit()
+
+
+def envelope_address(source: str) -> str | None:
+    """The envelope sender (MAIL FROM) as an address Sesame may write, or None: surrounding
+    spaces and one pair of angle brackets are tolerated, anything else (a CR or LF, a null
+    sender, bad syntax) makes it unusable."""
+    candidate = source.strip(" \t")
+    if candidate.startswith("<") and candidate.endswith(">"):
+        candidate = candidate[1:-1]
+    return candidate if is_valid_address(candidate) else None
+
+
+def same_organization(a: str, b: str) -> bool:
+    """Relaxed alignment (RFC 7489 section 3.1) without a public-suffix list: the domains are
+    equal, or one is a subdomain of the other. Stricter than DMARC's organizational domains
+    (``a.example.com`` and ``b.example.com`` do not align here), never looser."""
+    a, b = a.lower().rstrip("."), b.lower().rstrip(".")
+    if not a or not b:
+        return False
+    return a == b or a.endswith("." + b) or b.endswith("." + a)
+
+
+# --- reading a stranger's address list ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """One mailbox as written: its decoded display name and its address (``""`` if none)."""
+
+    display_name: str
+    address: str
+    text: str = ""  # the item as written, for rendering what cannot be parsed
+
+    @property
+    def valid(self) -> bool:
+        return is_valid_address(self.address)
+
+
+@dataclass(frozen=True)
+class Group:
+    """``name: member, member;``: a display name and the mailboxes in it."""
+
+    display_name: str
+    members: tuple[Mailbox, ...]
+
+
+@dataclass(frozen=True)
+class AddressList:
+    items: tuple[Mailbox | Group, ...]
+    defects: tuple[str, ...] = ()
+
+    @property
+    def mailboxes(self) -> tuple[Mailbox, ...]:
+        out: list[Mailbox] = []
+        for item in self.items:
+            out.extend(item.members if isinstance(item, Group) else (item,))
+        return tuple(out)
+
+    @property
+    def valid_mailboxes(self) -> tuple[Mailbox, ...]:
+        return tuple(m for m in self.mailboxes if m.valid)
+
+
+# Tokens. Possessive quantifiers (Python 3.11+) so no token can backtrack: one pass, linear.
+_TOKEN = re.compile(
+    r"""(?P<ws>[ \t\r\n]++)
+      |(?P<quoted>"(?:[^"\\]++|\\.)*+(?:"|\Z))
+      |(?P<literal>\[(?:[^\[\]\\]++|\\.)*+(?:\]|\Z))
+      |(?P<open>\()
+      |(?P<encoded>=\?[^?\s]{1,40}\?[bBqQ]\?[^?\s]*+\?=)
+      |(?P<special>[<>:;@,.])
+      |(?P<atom>[^ \t\r\n"\[\]()<>:;@,.\\]++)
+      |(?P<other>.)""",
+    re.X | re.S,
+)
+_COMMENT_PART = re.compile(r"[^()\\]++|\\.|[()]|\\\Z", re.S)
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # ws, quoted, literal, comment, special, atom, other
+    text: str  # as written (a comment: its text without the outer parentheses)
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _tokens(text: str, defects: list[str]) -> list[_Token]:
+    tokens: list[_Token] = []
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        assert match is not None  # "other" matches any character
+        kind = match.lastgroup or "other"
+        if kind == "open":
+            end, inner = _comment(text, match.end(), defects)
+            tokens.append(_Token("comment", inner))
+            position = end
+            continue
+        if kind == "encoded":  # one word even with specials inside, as readers decode it
+            kind = "atom"
+        if kind == "quoted" and not _closed(match.group()):
+            defects.append("unterminated-quoted-string")
+        tokens.append(_Token(kind, match.group()))
+        position = match.end()
+    return tokens
+
+
+def _closed(quoted: str) -> bool:
+    """Does this quoted-string token end with a closing quote (not an escaped one)?"""
+    if len(quoted) < 2 or not quoted.endswith('"'):
+        return False
+    backslashes = len(quoted) - 1 - len(quoted[:-1].rstrip("\\"))
+    return backslashes % 2 == 0
+
+
+def _comment(text: str, position: int, defects: list[str]) -> tuple[int, str]:
+    """Scan a (nested) comment starting after its "(": returns where it ends and its text."""
+    depth = 1
+    parts: list[str] = []
+    for match in _COMMENT_PART.finditer(text, position):
+        piece = match.group()
+        if piece == "(":
+            depth += 1
+            if depth > MAX_COMMENT_DEPTH:
+                raise _TooDeep
+        elif piece == ")":
+            depth -= 1
+            if depth == 0:
+                return match.end(), "".join(parts)
+        elif piece.startswith("\\"):
+            parts.append(piece[1:])
+        else:
+            parts.append(piece)
+    defects.append("unterminated-comment")
+    return len(text), "".join(parts)
+
+
+def parse_address_list(text: str) -> AddressList:
+    """The mailboxes and groups in an address field's (unfolded) value. Never raises."""
+    defects: list[str] = []
+    try:
+        tokens = _tokens(text, defects)
+    except _TooDeep:
+        return AddressList((), ("comment-too-deep",))
+    items: list[Mailbox | Group] = []
+    count = 0
+    group_name: str | None = None
+    members: list[Mailbox] = []
+    current: list[_Token] = []
+    angle = False
+
+    def finish_item() -> None:
+        nonlocal count
+        if not any(t.kind not in ("ws", "comment") for t in current):
+            current.clear()
+            return
+        mailbox = _mailbox(current)
+        current.clear()
+        count += 1
+        if count > MAX_ADDRESSES_PER_FIELD:
+            return
+        (members if group_name is not None else items).append(mailbox)
+
+    for token in tokens:
+        if count > MAX_ADDRESSES_PER_FIELD:
+            break
+        if token.kind == "special":
+            if token.text == "<":
+                angle = True
+            elif token.text == ">":
+                angle = False
+            elif not angle and token.text == ",":
+                finish_item()
+                continue
+            elif not angle and token.text == ":" and group_name is None and not _has_at(current):
+                group_name = _phrase(current)
+                current.clear()
+                continue
+            elif not angle and token.text == ";" and group_name is not None:
+                finish_item()
+                items.append(Group(group_name, tuple(members)))
+                group_name, members = None, []
+                continue
+        current.append(token)
+    finish_item()
+    if group_name is not None:
+        defects.append("unterminated-group")
+        items.append(Group(group_name, tuple(members)))
+    if count > MAX_ADDRESSES_PER_FIELD:
+        defects.append("too-many-addresses")
+    return AddressList(tuple(items), tuple(dict.fromkeys(defects)))
+
+
+def _has_at(tokens: list[_Token]) -> bool:
+    return any(t.kind == "special" and t.text == "@" for t in tokens)
+
+
+def _mailbox(tokens: list[_Token]) -> Mailbox:
+    written = "".join(f"({t.text})" if t.kind == "comment" else t.text for t in tokens).strip()
+    open_at = next((i for i, t in enumerate(tokens) if t.kind == "special" and t.text == "<"), None)
+    if open_at is not None:
+        close_at = next(
+            (i for i in range(open_at + 1, len(tokens)) if tokens[i].kind == "special" and tokens[i].text == ">"),
+            len(tokens),
+        )
+        inside = tokens[open_at + 1 : close_at]
+        colon = max((i for i, t in enumerate(inside) if t.kind == "special" and t.text == ":"), default=-1)
+        if colon != -1 and any(t.kind == "special" and t.text == "@" for t in inside[:colon]):
+            inside = inside[colon + 1 :]  # an obsolete route: <@relay,@relay2:user@host>
+        display = _phrase(tokens[:open_at]) or _phrase(tokens[close_at + 1 :], comments=True)
+        return Mailbox(display, _addr_spec(inside), written)
+    display = _phrase(tokens, comments=True, words=False)
+    return Mailbox(display, _addr_spec(tokens), written)
+
+
+def _addr_spec(tokens: list[_Token]) -> str:
+    """The address written by ``tokens``: atoms, quoted strings, dots and the at sign, with
+    whitespace and comments between them removed (RFC 5322 section 3.4.1's CFWS)."""
+    parts = [t.text for t in tokens if t.kind in ("atom", "quoted", "literal", "special", "other")]
+    return "".join(parts).strip()
+
+
+def _phrase(tokens: list[_Token], *, comments: bool = False, words: bool = True) -> str:
+    """A display name: the words (atoms and quoted strings) decoded, or, with ``comments``, the
+    comments' text when there are no words (``jane@x (Jane Doe)``, obsolete but common)."""
+    if words:
+        pieces: list[str] = []
+        for token in tokens:
+            if token.kind == "atom" or token.kind == "other" or (token.kind == "special" and token.text == "."):
+                pieces.append(token.text)
+            elif token.kind == "quoted":
+                pieces.append(_unquote(token.text))
+            elif token.kind == "ws" and pieces:
+                pieces.append(" ")
+        phrase = decode_words("".join(pieces).strip())
+        if phrase:
+            return phrase
+    if comments:
+        return decode_words(" ".join(t.text.strip() for t in tokens if t.kind == "comment" and t.text.strip()))
+    return ""
+
+
+def _unquote(quoted: str) -> str:
+    inner = quoted[1:-1] if len(quoted) >= 2 and quoted.endswith('"') else quoted[1:]
+    return re.sub(r"\\(.)", r"\1", inner, flags=re.S)
+
+
+# --- writing ---------------------------------------------------------------------------
+
+_UNSAFE_IN_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_PHRASE_SAFE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ .-]*")
+
+
+def safe_display_text(text: str, limit: int = MAX_DISPLAY_NAME) -> str:
+    """Text that can sit inside a quoted display name and never end the line or the quotes:
+    controls, line and paragraph separators and invisible format characters become spaces,
+    quotes and backslashes are replaced, runs of space collapse, and long text is cut."""
+    cleaned = _UNSAFE_IN_NAME.sub(" ", text.replace('"', "'").replace("\\", "/"))
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in cleaned) if not cleaned.isascii() else cleaned
+    cleaned = " ".join(cleaned.split())
+    if len(cleaned) > limit:
+        cleaned = cleaned[: limit - 1].rstrip() + "\u2026"
+    return cleaned
+
+
+def format_phrase(name: str, eol: str, room: int = 75, quote: bool = False) -> str:
+    """A display name ready for a header: bare when it is plain words (unless ``quote``),
+    quoted when it has specials, RFC 2047 encoded (the first word within ``room``) when it is
+    not ASCII or looks like an encoded word."""
+    if needs_encoding(name):
+        return encode_words(name, eol, room)
+    if not quote and _PHRASE_SAFE.fullmatch(name) and "." not in name:
+        return name
+    return f'"{name}"'
+
+
+def format_mailbox(
+    display_name: str, address: str, eol: str, room: int = 77, limit: int = MAX_DISPLAY_NAME, quote: bool = False
+) -> str:
+    """``Name <address>``, or the bare address; the name made safe first, the address
+    unchanged (the caller has checked it with :func:`is_valid_address`). ``room`` is what is
+    left of the line it starts on. When it would not fit, the address goes on a line of its
+    own."""
+    name = safe_display_text(display_name, limit)
+    if not name:
+        return address
+    phrase = format_phrase(name, eol, room, quote)
+    if len(phrase) + len(address) + 3 <= room:
+        return f"{phrase} <{address}>"
+    # A long ASCII name stays one quoted string on its line (at most 64 + 4 + 254 characters
+    # in our From, well within 998): encoding it would only make readers disagree on the
+    # spaces between encoded words.
+    return f"{phrase}{eol} <{address}>"
+
+
+__all__ = [
+    "AddressList",
+    "Group",
+    "InvalidAddress",
+    "Mailbox",
+    "format_mailbox",
+    "format_phrase",
+    "is_valid_address",
+    "envelope_address",
+    "normalize_address",
+    "normalize_domain",
+    "parse_address_list",
+    "safe_display_text",
+    "same_organization",
+    "split_address",
+]

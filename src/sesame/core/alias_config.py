@@ -8,6 +8,7 @@ SSM layout under a path prefix ``P`` (SSM names allow only ``a-zA-Z0-9_.-/``)::
     P/aliases/<domain>/<local>   an alias; <local> encoded as below, "_" alone = catch-all
     P/domains/<domain>           a domain alias; the value is the target domain
     P/settings/<name>            a setting from [settings] ("from", "unknown")
+    P/state/...                  operator state (the rule set to roll back to), not aliases
 
 An alias value is a comma-separated list of destinations, or a JSON object
 ``{"to": [...], "enabled": false, "expires": "2027-01-31"}``. In ``<local>`` every byte
@@ -31,6 +32,8 @@ from sesame.core.addresses import split_address
 from sesame.core.settings import Settings, SettingsError
 
 SETTING_KEYS = {"from": "from_template", "unknown": "unknown"}
+# Under the alias path but not alias data: `sesame activate` keeps its state here.
+STATE_SEGMENT = "state"
 CATCH_ALL_SEGMENT = "_"
 _PLAIN = re.compile(r"[a-z0-9.\-]")
 _ESCAPE = re.compile(r"_([0-9a-f]{2})")
@@ -229,6 +232,8 @@ def from_parameters(params: Mapping[str, str]) -> AliasConfig:
     settings: dict[str, str] = {}
     for name, value in sorted(params.items()):
         parts = name.strip("/").split("/")
+        if parts[0] == STATE_SEGMENT:
+            continue
         if len(parts) == 3 and parts[0] == "aliases":
             address = f"{decode_local(parts[2])}@{parts[1]}"
             aliases.append(_alias_from_parameter(address, value))
@@ -255,6 +260,7 @@ def _alias_from_parameter(address: str, value: str) -> Alias:
 
 
 __all__ = [
+    "STATE_SEGMENT",
     "AliasConfig",
     "alias_key",
     "decode_local",

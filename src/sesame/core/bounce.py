@@ -3,28 +3,43 @@
 SES's own SendBounce works only through the SES API against messages it received in the
 last day; a DSN we build is plain mail, sent through the same path as everything else,
 so it can be tested and run locally. ``Auto-Submitted`` keeps auto-responders away.
+
+Only :func:`sesame.core.policy.may_bounce`-approved senders get one. Everything in it is
+ASCII and checked: the recipient and the reporting domain are validated addresses, and the
+quoted original header block is re-folded to legal lines and cut at
+:data:`~sesame.core.limits.MAX_DSN_QUOTE` bytes.
 """
 
 from __future__ import annotations
 
 import email.utils
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
+from sesame.core.addresses import is_valid_address
+from sesame.core.limits import MAX_DSN_QUOTE, MAX_LINE
 from sesame.core.message import ParsedMessage
 from sesame.core.outcome import Decision
+from sesame.core.rewrite import quote_headers
 
 _REASONS = {
     "unknown-recipient": "The address is not known here.",
-    "invalid-recipient": "The address is not known here.",
+    "invalid-recipient": "The address is not a valid mailbox address.",
     "alias-disabled": "The address is no longer accepting mail.",
     "alias-expired": "The address has expired and no longer accepts mail.",
     "no-destinations": "The address has nowhere to deliver to.",
     "dmarc-reject": "The message failed DMARC and its domain asks for rejection.",
     "message-too-large": "The message is too large to be forwarded.",
+    "headers-too-large": "The message header is too large to be forwarded.",
     "virus": "The message contains a virus.",
     "spam": "The message was classified as spam.",
 }
+_SAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class UnsafeBounce(ValueError):
+    """A DSN could not be built safely (an address or a line that must not be sent)."""
 
 
 def build_dsn(
@@ -39,7 +54,12 @@ def build_dsn(
     now: datetime,
 ) -> bytes:
     """A multipart/report DSN telling ``to`` which recipients failed and why."""
-    boundary = f"=_sesame_{original_message_id}"
+    for address in (bounce_from, to):
+        if not is_valid_address(address):
+            raise UnsafeBounce(f"not an address a bounce may use: {address!r}")
+    if not is_valid_address(f"postmaster@{reporting_mta}"):
+        raise UnsafeBounce(f"not a domain: {reporting_mta!r}")
+    boundary = f"=_sesame_{_SAFE_ID.sub('_', original_message_id)[:60]}"
     lines = [
         f"From: Mail Delivery System <{bounce_from}>",
         f"To: <{to}>",
@@ -58,8 +78,9 @@ def build_dsn(
         "Your message could not be delivered to the following recipients:",
         "",
     ]
-    for decision in decisions:
-        lines.append(f"  <{decision.recipient}>: {_REASONS.get(decision.reason, decision.reason)}")
+    recipients = [(_ascii(d.recipient), d) for d in decisions]
+    for recipient, decision in recipients:
+        lines.append(f"  <{recipient}>: {_REASONS.get(decision.reason, decision.reason)}")
     lines += [
         "",
         f"--{boundary}",
@@ -69,22 +90,28 @@ def build_dsn(
         f"Arrival-Date: {email.utils.format_datetime(arrival)}",
         "",
     ]
-    for decision in decisions:
+    for recipient, decision in recipients:
         code = decision.status_code or "5.0.0"
         lines += [
-            f"Final-Recipient: rfc822; {decision.recipient}",
+            f"Final-Recipient: rfc822; {recipient}",
             "Action: failed",
             f"Status: {code}",
             f"Diagnostic-Code: smtp; 550 {code} {_REASONS.get(decision.reason, decision.reason)}",
             "",
         ]
-    text = "\r\n".join(lines).encode("ascii", errors="replace")
-    headers = b""
-    if original is not None:
-        headers = b"".join(f.render(b"\r\n") for f in original.fields if f.is_ascii)
+    if any(len(line) > MAX_LINE or not line.isascii() for line in lines):
+        raise UnsafeBounce("a DSN line is not sendable")
+    text = "\r\n".join(lines).encode("ascii")
+    headers = quote_headers(original, MAX_DSN_QUOTE) if original is not None else b""
+    if original is not None and original.eol != b"\r\n":
+        headers = headers.replace(original.eol, b"\r\n")
     tail = (
         f"--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n".encode()
         + headers
         + f"\r\n--{boundary}--\r\n".encode()
     )
     return text + b"\r\n" + tail
+
+
+def _ascii(text: str) -> str:
+    return "".join(ch if " " < ch < "\x7f" else "?" for ch in text)[:MAX_LINE // 2]

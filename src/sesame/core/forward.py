@@ -1,7 +1,17 @@
 """The forward path as a pipeline over ports:
 
-decide (event + aliases) -> fetch (store) -> check (loops, size) -> rewrite -> send
-(batches of 50) -> bounce (one DSN per message) -> report (one outcome per recipient).
+decide (event + aliases) -> fetch (store) -> plan: parse, check (loops, size), prepare the
+header block once, render one copy per forwarded alias, build at most one bounce -> send
+(batches of 50) -> report (one outcome per recipient).
+
+:func:`plan_message` is pure: everything a hostile message can make go wrong happens there,
+and it is the one place such a failure is caught and turned into outcomes (``failed`` with
+reason ``unprocessable-message``, the defect recorded), so a message never crashes the
+handler. :class:`Forwarder` carries the plan out. A send that fails for a reason that may pass
+(throttling, an outage, too little time left) becomes a ``failed`` outcome naming what did go
+out, and the report is marked ``incomplete``: the caller records it, then raises so that Lambda
+retries, and the retry sends only what is missing (:mod:`sesame.core.delivery`). Only fetching
+the message raises directly.
 """
 
 from __future__ import annotations
@@ -10,15 +20,18 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+from sesame.core.addresses import envelope_address
 from sesame.core.aliases import AliasTable
 from sesame.core.bounce import build_dsn
 from sesame.core.event import InboundMail
 from sesame.core.message import Defect, ParsedMessage, parse_message
 from sesame.core.outcome import Decision, MessageReport, Outcome
+from sesame.core.delivery import OutOfTime
 from sesame.core.policy import check_message, decide, may_bounce
 from sesame.core.ports import MessageStore, Sender, SendRejected
-from sesame.core.rewrite import RewriteOptions, RewriteResult, rewrite
+from sesame.core.rewrite import RewriteResult, prepare, render
 from sesame.core.settings import Settings
 
 
@@ -32,14 +45,112 @@ def send_key(message_id: str, destinations: Iterable[str]) -> str:
     return f"{message_id}:{digest[:32]}"
 
 
-def rewrite_for(message: ParsedMessage, mail: InboundMail, decision: Decision, settings: Settings) -> RewriteResult:
-    """The copy of ``message`` that goes out for one forwarded recipient."""
-    options = RewriteOptions(
-        alias=decision.recipient,
-        from_address=settings.from_address(decision.recipient),
-        envelope_sender=mail.source,
-    )
-    return rewrite(message, options)
+BOUNCE_KEY_SUFFIX = "bounce"
+
+
+@dataclass(frozen=True)
+class Bounce:
+    """The one DSN a message may get, for the recipients it covers (by decision index)."""
+
+    indices: tuple[int, ...]
+    to: str
+    message: bytes | None  # None: held back (see ``held_back``) or could not be built
+    held_back: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do with one message, decided without any I/O but reading it."""
+
+    decisions: tuple[Decision, ...]
+    copies: dict[int, RewriteResult]  # decision index -> the copy to send for that alias
+    bounce: Bounce | None
+    failures: dict[int, Outcome]  # decision index -> failed outcome (the core could not do it)
+    defects: tuple[Defect, ...]
+    size: int | None
+
+
+def plan_message(
+    mail: InboundMail,
+    raw: Any,
+    decisions: tuple[Decision, ...],
+    settings: Settings,
+    *,
+    reporting_mta: str | None = None,
+    now: datetime | None = None,
+) -> Plan:
+    """Parse ``raw`` once, check each decision against it, prepare the header block once and
+    render the copy for each forwarded alias; build the bounce if one may be sent."""
+    defects: list[Defect] = []
+    failures: dict[int, Outcome] = {}
+    try:
+        message = parse_message(raw)
+        decisions = tuple(check_message(d, message, settings) for d in decisions)
+        prepared = prepare(message, mail.source) if any(d.action == "forward" for d in decisions) else None
+    except Exception as exc:  # noqa: BLE001 - hostile input the core failed to handle: an outcome
+        defects.append(Defect("processing-error", type(exc).__name__))
+        failed = {
+            i: Outcome(d.recipient, "failed", "unprocessable-message", d.rule, detail=_describe(exc))
+            for i, d in enumerate(decisions)
+            if d.action != "drop"
+        }
+        return Plan(decisions, {}, None, failed, tuple(defects), len(raw))
+    defects.extend(prepared.defects if prepared is not None else message.defects)
+
+    copies: dict[int, RewriteResult] = {}
+    for index, decision in enumerate(decisions):
+        if decision.action != "forward":
+            continue
+        assert prepared is not None
+        try:
+            copies[index] = render(prepared, decision.recipient, settings.from_address(decision.recipient))
+        except Exception as exc:  # noqa: BLE001 - e.g. a From template that gives no address
+            defects.append(Defect("processing-error", type(exc).__name__))
+            failures[index] = Outcome(decision.recipient, "failed", "unprocessable-message", decision.rule, detail=_describe(exc))
+
+    bounce: Bounce | None = None
+    bounced = tuple(i for i, d in enumerate(decisions) if d.action == "bounce")
+    if bounced:
+        bounce = _plan_bounce(mail, message, decisions, bounced, settings, reporting_mta, now, defects)
+    return Plan(decisions, copies, bounce, failures, tuple(dict.fromkeys(defects)), len(raw))
+
+
+def _plan_bounce(
+    mail: InboundMail,
+    message: ParsedMessage,
+    decisions: tuple[Decision, ...],
+    bounced: tuple[int, ...],
+    settings: Settings,
+    reporting_mta: str | None,
+    now: datetime | None,
+    defects: list[Defect],
+) -> Bounce:
+    held_back = may_bounce(mail, message)
+    to = envelope_address(mail.source)
+    if held_back is not None or to is None:
+        return Bounce(bounced, mail.source, None, held_back or "invalid-sender")
+    domain = decisions[bounced[0]].recipient.rpartition("@")[2]
+    try:
+        dsn = build_dsn(
+            bounce_from=f"{settings.bounce_sender_local}@{domain}",
+            to=to,
+            decisions=[decisions[i] for i in bounced],
+            original=message,
+            original_message_id=mail.message_id,
+            reporting_mta=reporting_mta or domain,
+            arrival=mail.timestamp,
+            now=now or datetime.now(UTC),
+        )
+    except Exception as exc:  # noqa: BLE001 - a bounce that cannot be built safely is not sent
+        defects.append(Defect("processing-error", type(exc).__name__))
+        return Bounce(bounced, to, None, f"cannot build a safe bounce: {type(exc).__name__}")
+    return Bounce(bounced, to, dsn)
+
+
+def _describe(exc: BaseException) -> str:
+    """An error for the record: its type and a short, printable message (hostile text cut)."""
+    text = "".join(ch if " " <= ch < "\x7f" else "?" for ch in str(exc))[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @dataclass
@@ -52,82 +163,93 @@ class Forwarder:
 
     def handle(self, mail: InboundMail, table: AliasTable) -> MessageReport:
         decisions = decide(mail, table, self.settings)
-        message: ParsedMessage | None = None
-        if any(d.action != "drop" for d in decisions):
-            message = parse_message(self.store.fetch(mail))
-            decisions = tuple(check_message(d, message, self.settings) for d in decisions)
-
-        defects: dict[Defect, None] = dict.fromkeys(message.defects if message else ())
-        outcomes: dict[int, Outcome] = {}
-        already_sent: set[str] = set()
-        for index, decision in enumerate(decisions):
+        if not any(d.action != "drop" for d in decisions):
+            outcomes = tuple(Outcome(d.recipient, "dropped", d.reason, d.rule) for d in decisions)
+            return MessageReport.for_mail(mail, outcomes)
+        raw = self.store.fetch(mail)  # an infrastructure failure raises: Lambda retries
+        plan = plan_message(
+            mail, raw, decisions, self.settings, reporting_mta=self.reporting_mta, now=self.clock()
+        )
+        outcomes: dict[int, Outcome] = dict(plan.failures)
+        run = _Run(mail)
+        for index, decision in enumerate(plan.decisions):
+            if index in outcomes:
+                continue
             if decision.action == "forward":
-                assert message is not None
-                outcomes[index] = self._forward(mail, message, decision, already_sent, defects)
+                outcomes[index] = self._forward(run, decision, plan.copies[index])
             elif decision.action == "drop":
                 outcomes[index] = Outcome(decision.recipient, "dropped", decision.reason, decision.rule)
-        bounced = [(i, d) for i, d in enumerate(decisions) if d.action == "bounce"]
-        if bounced:
-            outcomes.update(self._bounce(mail, message, bounced))
-
+        if plan.bounce is not None:
+            outcomes.update(self._bounce(run, plan.decisions, plan.bounce))
         return MessageReport.for_mail(
             mail,
-            tuple(outcomes[i] for i in range(len(decisions))),
-            size=len(message.raw) if message else None,
-            defects=tuple(defects),
+            tuple(outcomes[i] for i in range(len(plan.decisions))),
+            size=plan.size,
+            defects=plan.defects,
+            incomplete=run.incomplete,
         )
 
-    def _forward(
-        self,
-        mail: InboundMail,
-        message: ParsedMessage,
-        decision: Decision,
-        already_sent: set[str],
-        defects: dict[Defect, None],
-    ) -> Outcome:
+    def _forward(self, run: _Run, decision: Decision, copy: RewriteResult) -> Outcome:
         # One destination gets one copy per message, even when two of its aliases were addressed.
-        destinations = [d for d in decision.destinations if d.lower() not in already_sent]
+        destinations = [d for d in decision.destinations if d.lower() not in run.already_sent]
         if not destinations:
             return Outcome(decision.recipient, "dropped", "already-forwarded", decision.rule)
-        result = rewrite_for(message, mail, decision, self.settings)
-        defects.update(dict.fromkeys(result.defects))
-        outgoing = (result.head, result.body)  # the body is never copied here
+        outgoing = (copy.head, copy.body)  # the body is never copied here
         sent: list[str] = []
         ids: list[str] = []
         for batch in batches(destinations, self.settings.batch_size):
-            try:
-                ids.append(self.sender.send_raw(outgoing, batch, key=send_key(mail.message_id, batch)))
-            except SendRejected as exc:
-                return Outcome(
-                    decision.recipient, "failed", "ses-rejected", decision.rule, tuple(sent), tuple(ids), str(exc)
-                )
+            failure = run.send(self.sender, outgoing, batch, send_key(run.mail.message_id, batch))
+            if failure is not None:
+                reason, detail = failure
+                return Outcome(decision.recipient, "failed", reason, decision.rule, tuple(sent), tuple(ids), detail)
+            ids.append(run.last_id)
             sent.extend(batch)
-            already_sent.update(d.lower() for d in batch)
+            run.already_sent.update(d.lower() for d in batch)
         return Outcome(decision.recipient, "forwarded", decision.reason, decision.rule, tuple(sent), tuple(ids))
 
-    def _bounce(
-        self, mail: InboundMail, message: ParsedMessage | None, bounced: list[tuple[int, Decision]]
-    ) -> dict[int, Outcome]:
-        held_back = may_bounce(mail, message)
-        if held_back is not None:
+    def _bounce(self, run: _Run, decisions: tuple[Decision, ...], bounce: Bounce) -> dict[int, Outcome]:
+        if bounce.message is None:
             return {
-                i: Outcome(d.recipient, "dropped", d.reason, d.rule, detail=f"bounce held back: {held_back}")
-                for i, d in bounced
+                i: Outcome(decisions[i].recipient, "dropped", decisions[i].reason, decisions[i].rule,
+                           detail=f"bounce held back: {bounce.held_back}")
+                for i in bounce.indices
             }
-        decisions = [d for _, d in bounced]
-        domain = decisions[0].recipient.rpartition("@")[2]
-        dsn = build_dsn(
-            bounce_from=f"{self.settings.bounce_sender_local}@{domain}",
-            to=mail.source,
-            decisions=decisions,
-            original=message,
-            original_message_id=mail.message_id,
-            reporting_mta=self.reporting_mta or domain,
-            arrival=mail.timestamp,
-            now=self.clock(),
-        )
+        failure = run.send(self.sender, bounce.message, [bounce.to], f"{run.mail.message_id}:{BOUNCE_KEY_SUFFIX}")
+        if failure is not None:
+            return {
+                i: Outcome(decisions[i].recipient, "failed", decisions[i].reason, decisions[i].rule,
+                           detail=f"bounce not sent: {failure[1]}")
+                for i in bounce.indices
+            }
+        return {
+            i: Outcome(decisions[i].recipient, "bounced", decisions[i].reason, decisions[i].rule, (bounce.to,), (run.last_id,))
+            for i in bounce.indices
+        }
+
+
+class _Run:
+    """One message's sends: what went out, and whether the message must be tried again."""
+
+    def __init__(self, mail: InboundMail) -> None:
+        self.mail = mail
+        self.already_sent: set[str] = set()
+        self.incomplete = False  # a send failed for a reason that may pass: retry the message
+        self.out_of_time = False
+        self.last_id = ""
+
+    def send(self, sender: Sender, message: Any, destinations: Sequence[str], key: str) -> tuple[str, str] | None:
+        """Send, keeping the SES message id in ``last_id``; a failure is (reason, detail)."""
+        if self.out_of_time:
+            self.incomplete = True
+            return "out-of-time", "not tried: the invocation ran out of time before this send"
         try:
-            ses_id = self.sender.send_raw(dsn, [mail.source], key=f"{mail.message_id}:bounce")
+            self.last_id = sender.send_raw(message, destinations, key=key)
         except SendRejected as exc:
-            return {i: Outcome(d.recipient, "failed", d.reason, d.rule, detail=f"bounce refused: {exc}") for i, d in bounced}
-        return {i: Outcome(d.recipient, "bounced", d.reason, d.rule, (mail.source,), (ses_id,)) for i, d in bounced}
+            return "ses-rejected", str(exc)
+        except OutOfTime as exc:
+            self.out_of_time = self.incomplete = True
+            return "out-of-time", str(exc)
+        except Exception as exc:  # noqa: BLE001 - recorded with what went out, then raised by the caller
+            self.incomplete = True
+            return "send-failed", _describe(exc)
+        return None

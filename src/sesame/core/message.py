@@ -1,19 +1,58 @@
 """The header block of a raw message, split from its body without parsing the body.
 
 Only the header block is read; the body is a byte offset into the original buffer, so a
-40 MB message costs one pass over a few kilobytes of headers. Defects are collected as
-data, never raised: real mail is messy and must still be forwarded when it safely can be.
+40 MB message costs one pass over its headers. Defects are collected as data, never raised:
+real mail is messy and must still be forwarded when it safely can be.
+
+Where the header block ends is decided the way standard parsers decide it (CPython's
+``email.feedparser``, and SES's own scanner): at the first empty line, or at the first line
+that is neither a continuation (leading space or tab) nor ``name:`` with a name of printable
+ASCII. So ``\\x00Content-Type: text/html`` or ``T\\x00o: x@y`` starts the body, as it does for
+every reader downstream; it never becomes a header by losing its NUL. NUL bytes and bare CRs
+inside a field that is one are removed (replaced by a space), and recorded.
+
+The work is bounded: the end of the header block is found with C-speed searches, fields are
+materialized up to :data:`~sesame.core.limits.MAX_FIELDS` and
+:data:`~sesame.core.limits.MAX_HEADER_BLOCK` bytes, and past that only the essential fields
+are looked for. A 6 MB header block of two million empty fields costs milliseconds.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
+
+from sesame.core.encoding import decode_bytes
+from sesame.core.limits import (
+    ESSENTIAL,
+    MAX_ESSENTIAL_REPEATS,
+    MAX_FIELD_VALUE,
+    MAX_FIELDS,
+    MAX_HEADER_BLOCK,
+    MAX_HEADER_SCAN,
+    UNBOUNDED_FIELDS,
+)
 
 # RFC 5322 field name: printable US-ASCII except colon. Whitespace before the colon is
 # obsolete syntax that real mail still uses, so it is accepted and reported.
 _FIELD_START = re.compile(rb"([\x21-\x39\x3b-\x7e]+)([ \t]*):")
+# A run of header lines: fields, continuations, and (invalid, skipped) empty-name fields.
+# Possessive, so the engine runs it as one linear loop in C; where it stops is the first line
+# that is not a header line.
+_HEADER_LINES = re.compile(rb"(?:[\x21-\x39\x3b-\x7e]++[ \t]*+:[^\n]*+\n|[ \t:][^\n]*+\n)*+")
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+_ESSENTIAL_START = re.compile(
+    rb"\n(" + b"|".join(re.escape(n.encode()) for n in sorted(ESSENTIAL)) + rb")[ \t]*:", re.IGNORECASE
+)
 _WSP = (0x20, 0x09)
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_OTHER_CONTROL = re.compile(rb"[\x01-\x08\x0a-\x0c\x0e-\x1f\x7f]")
+_REPEATABLE = frozenset({"to", "cc"})  # merged, not de-duplicated
+# Fields over MAX_FIELD_VALUE that are cut rather than dropped: Sesame writes its own version
+# of each (shortened, or rebuilt from the addresses), and without them it would lose who sent
+# the message or what it is about.
+_CUT_NOT_DROPPED = frozenset({"subject", "from", "reply-to"})
 
 
 @dataclass(frozen=True)
@@ -29,7 +68,8 @@ class Defect:
 
 @dataclass(frozen=True)
 class HeaderField:
-    """One header field as it appeared: its name and its physical lines, line endings removed.
+    """One header field as it appeared: its name and its physical lines, line endings removed
+    and NUL/CR mended.
 
     ``lines[0]`` is what followed the colon on the first line; later lines are the folded
     continuation lines, each starting with whitespace.
@@ -37,6 +77,10 @@ class HeaderField:
 
     name: str
     lines: tuple[bytes, ...]
+    # The lines as received when mending changed them: an address is judged on what was
+    # written, so "a\x0bb"@x is unusable rather than quietly becoming "a b"@x.
+    original: tuple[bytes, ...] | None = None
+    truncated: bool = False  # cut at MAX_FIELD_VALUE: its last item may be incomplete
 
     @property
     def key(self) -> str:
@@ -47,13 +91,21 @@ class HeaderField:
         """The value with folding removed (RFC 5322 section 2.2.3) and outer whitespace trimmed."""
         return b"".join(self.lines).strip(b" \t")
 
+    @property
+    def size(self) -> int:
+        """Bytes of the value (after the colon), as RFC 5322 counts a field's length."""
+        return sum(len(line) for line in self.lines)
+
     def text(self) -> str:
         """The unfolded value as text: UTF-8 when it is, Windows-1252 otherwise."""
-        raw = self.unfolded
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return raw.decode("cp1252", errors="replace")
+        return decode_bytes(self.unfolded)
+
+    def written_text(self) -> str:
+        """Like :meth:`text`, but of the lines as received (before NULs and controls were
+        made spaces): what addresses are read from."""
+        if self.original is None:
+            return self.text()
+        return decode_bytes(b"".join(self.original).strip(b" \t"))
 
     @property
     def is_ascii(self) -> bool:
@@ -68,17 +120,22 @@ class HeaderField:
 class ParsedMessage:
     """A raw message seen as a list of header fields plus the offset where its body starts."""
 
-    raw: bytes
+    raw: Any  # bytes, bytearray or a memory map: anything with the bytes API
     fields: tuple[HeaderField, ...]
     body_offset: int
     eol: bytes
     has_separator: bool
     defects: tuple[Defect, ...]
+    headers_overflow: bool = False  # the header block did not end within MAX_HEADER_SCAN
 
     @property
     def body(self) -> memoryview:
         """The body bytes, without copying them."""
         return memoryview(self.raw)[self.body_offset :]
+
+    @property
+    def size(self) -> int:
+        return len(self.raw)
 
     def get_all(self, name: str) -> list[HeaderField]:
         key = name.lower()
@@ -89,82 +146,215 @@ class ParsedMessage:
         return next((f for f in self.fields if f.key == key), None)
 
 
-def parse_message(raw: bytes) -> ParsedMessage:
+def parse_message(raw: Any) -> ParsedMessage:
     """Split ``raw`` into header fields and a body offset, recording every defect met."""
-    fields: list[tuple[str, list[bytes]]] = []
+    size = len(raw)
     defects: list[Defect] = []
-    eol: bytes | None = None
+    first_newline = raw.find(b"\n")
+    bare_lf = first_newline != -1 and raw[first_newline - 1 : first_newline] != b"\r"
+    eol = b"\n" if bare_lf else b"\r\n"  # no line break at all: CRLF, as SMTP sends
+    if bare_lf:
+        defects.append(Defect("bare-lf-line-endings"))
+
+    start = 0
+    if raw[:5] == b"From ":
+        defects.append(Defect("mbox-from-line"))
+        start = size if first_newline == -1 else first_newline + 1
+    block_end, body_offset, has_separator = _header_block_end(raw, start, size)
+    overflow = body_offset is None and block_end < size
+    if overflow:
+        defects.append(Defect("headers-too-large"))
+        body_offset = size
+    elif body_offset is None:
+        body_offset = size
+        if size:
+            defects.append(Defect("no-body"))
+    elif not has_separator:
+        defects.append(Defect("missing-header-body-separator"))
+
+    truncated: set[int] = set()
+    fields, stopped_at = _read_fields(raw, start, block_end, defects, truncated)
+    if stopped_at < block_end:
+        fields += _essential_fields(raw, stopped_at, block_end, fields, defects)
+    return ParsedMessage(
+        raw=raw,
+        fields=tuple(_field(name, lines, i in truncated) for i, (name, lines) in enumerate(fields)),
+        body_offset=body_offset,
+        eol=eol,
+        has_separator=has_separator,
+        defects=tuple(defects),
+        headers_overflow=overflow,
+    )
+
+
+def _header_block_end(raw: Any, start: int, size: int) -> tuple[int, int | None, bool]:
+    """Where the header lines end, where the body starts, and whether an empty line separated
+    them. The body start is None when there is no body, or when the header block has not
+    ended within MAX_HEADER_SCAN bytes (then the first value is where the scan stopped)."""
+    scan_end = min(size, start + MAX_HEADER_SCAN)
+    blank = _BLANK_LINE.search(raw, max(start - 1, 0), scan_end) if start < size else None
+    if raw[start : start + 1] == b"\n" or raw[start : start + 2] == b"\r\n":
+        return start, start + (1 if raw[start : start + 1] == b"\n" else 2), True
+    limit = blank.start() + 1 if blank is not None else scan_end
+    run = _HEADER_LINES.match(raw, start, limit)
+    stopped = run.end() if run is not None else start
+    if stopped < limit and blank is None and scan_end < size and raw.find(b"\n", stopped, limit) == -1:
+        return scan_end, None, False  # a line longer than what is left of the scan: undecided
+    if stopped < limit:  # a line that is not a header line: the body starts there
+        if blank is None and scan_end == size and raw.find(b"\n", stopped, size) == -1:
+            if _FIELD_START.match(raw, stopped) or raw[stopped : stopped + 1] in (b" ", b"\t", b":"):
+                return size, None, False  # the last line is a header line without a newline
+        return stopped, stopped, False
+    if blank is not None:
+        return limit, blank.end(), True
+    if scan_end < size:
+        return scan_end, None, False  # still headers MAX_HEADER_SCAN bytes in
+    return size, None, False
+
+
+def _read_fields(
+    raw: Any, position: int, end: int, defects: list[Defect], truncated: set[int]
+) -> tuple[list[tuple[str, list[bytes]]], int]:
+    """Fields from ``position`` to ``end``, until the budgets run out. Returns the fields and
+    where reading stopped; ``truncated`` gets the indices of the fields that were cut."""
+    fields: list[tuple[str, list[bytes]]] = []
     current: list[bytes] | None = None
+    current_size = 0
+    oversized = False
     dropping = False  # inside a field that was discarded: its continuation lines go too
-    pos, size = 0, len(raw)
-    body_offset, has_separator = size, False
-
-    while pos < size:
-        newline = raw.find(b"\n", pos)
-        end, next_pos = (size, size) if newline == -1 else (newline, newline + 1)
-        line = raw[pos:end]
-        line_eol = b"\r\n" if line.endswith(b"\r") and newline != -1 else b"\n"
-        if line_eol == b"\r\n":
+    budget_end = min(end, position + MAX_HEADER_BLOCK)
+    while position < end:
+        if position >= budget_end or len(fields) >= MAX_FIELDS and raw[position] not in _WSP:
+            defects.append(Defect("header-block-too-large" if position >= budget_end else "too-many-header-fields"))
+            return _drop_oversized(fields), position
+        newline = raw.find(b"\n", position, end)
+        line_end = end if newline == -1 else newline
+        next_position = end if newline == -1 else newline + 1
+        line = bytes(raw[position:line_end])
+        if line.endswith(b"\r"):
             line = line[:-1]
-        if eol is None and newline != -1:
-            eol = line_eol
-            if eol == b"\n":
-                defects.append(Defect("bare-lf-line-endings"))
-
-        if not line:
-            body_offset, has_separator = next_pos, True
-            break
-        if b"\x00" in line or b"\r" in line:
-            line = _mend_line(line, fields[-1][0] if line[0] in _WSP and current is not None else None, defects)
+        position = next_position
 
         if line[:1] and line[0] in _WSP:
             if current is None:
                 if not dropping:
                     defects.append(Defect("continuation-without-header"))
-            elif not line.strip(b" \t"):
+                continue
+            if not line.strip(b" \t\r\x00"):
                 defects.append(Defect("whitespace-only-continuation", fields[-1][0]))
-            else:
-                current.append(line)
-        elif (match := _FIELD_START.match(line)) is not None:
-            name = match.group(1).decode("ascii")
-            if match.group(2):
-                defects.append(Defect("whitespace-before-colon", name))
-            current, dropping = [line[match.end() :]], False
-            fields.append((name, current))
-        elif line.startswith(b":"):
+                continue
+            if oversized:
+                continue
+            current_size += len(line)
+            if current_size > MAX_FIELD_VALUE and fields[-1][0].lower() not in UNBOUNDED_FIELDS:
+                oversized = True
+                if fields[-1][0].lower() in _CUT_NOT_DROPPED:
+                    truncated.add(len(fields) - 1)
+                else:
+                    current.clear()
+                defects.append(Defect("header-too-large", fields[-1][0]))
+                continue
+            current.append(_mend(line, fields[-1][0], defects))
+            continue
+        match = _FIELD_START.match(line)
+        if match is None:  # ":" alone: an empty name; CPython skips such a line, and so do we
             defects.append(Defect("empty-header-name"))
             current, dropping = None, True
-        elif pos == 0 and line.startswith(b"From "):
-            defects.append(Defect("mbox-from-line"))
-            current, dropping = None, True
+            continue
+        name = match.group(1).decode("ascii")
+        if match.group(2):
+            defects.append(Defect("whitespace-before-colon", name))
+        value = line[match.end() :]
+        current_size, oversized, dropping = len(value), False, False
+        if current_size > MAX_FIELD_VALUE and name.lower() not in UNBOUNDED_FIELDS:
+            oversized = True
+            defects.append(Defect("header-too-large", name))
+            keep = name.lower() in _CUT_NOT_DROPPED
+            current = [_mend(value[:MAX_FIELD_VALUE], name, defects)] if keep else []
+            if keep:
+                truncated.add(len(fields))
         else:
-            # Not a header and not a continuation: the sender forgot the blank line.
-            defects.append(Defect("missing-header-body-separator"))
-            body_offset = pos
-            break
-        pos = next_pos
-    else:
-        if size:
-            defects.append(Defect("no-body"))
-
-    return ParsedMessage(
-        raw=raw,
-        fields=tuple(HeaderField(name, tuple(lines)) for name, lines in fields),
-        body_offset=body_offset,
-        eol=eol or b"\r\n",
-        has_separator=has_separator,
-        defects=tuple(defects),
-    )
+            current = [_mend(value, name, defects)]
+        fields.append((name, current))
+    return _drop_oversized(fields), position
 
 
-def _mend_line(line: bytes, continued: str | None, defects: list[Defect]) -> bytes:
-    """``line`` without NUL bytes and bare CRs, each kind met logged against its field."""
-    mended = line.replace(b"\x00", b"").replace(b"\r", b" ")
-    header = continued
-    if header is None and (match := _FIELD_START.match(mended)) is not None:
-        header = match.group(1).decode("ascii")
+def _field(name: str, lines: list[bytes], truncated: bool) -> HeaderField:
+    mended = tuple(line.mended if isinstance(line, _Mended) else line for line in lines)
+    if any(isinstance(line, _Mended) for line in lines):
+        return HeaderField(name, mended, tuple(bytes(line) for line in lines), truncated)
+    return HeaderField(name, mended, None, truncated)
+
+
+class _Mended(bytes):
+    """A line as received that mending changed; ``mended`` is what is used."""
+
+    mended: bytes
+
+
+def _drop_oversized(fields: list[tuple[str, list[bytes]]]) -> list[tuple[str, list[bytes]]]:
+    """Fields emptied for being too large go."""
+    return [(name, lines) for name, lines in fields if lines]
+
+
+def _mend(line: bytes, header: str, defects: list[Defect]) -> bytes:
+    """``line`` without NUL bytes, and with bare CR and the other control characters (tab
+    excepted) made spaces, each kind recorded. CPython's parser splits header lines at \\r, \\v, \\f and \\x1c-\\x1e,
+    so left in place they could become line breaks downstream."""
+    if not _CONTROL.search(line):
+        return line
     if b"\x00" in line:
         defects.append(Defect("nul-in-header", header))
     if b"\r" in line:
         defects.append(Defect("bare-cr-in-header", header))
-    return mended
+    if _OTHER_CONTROL.search(line):
+        defects.append(Defect("control-character-in-header", header))
+    original = _Mended(line)
+    original.mended = _CONTROL.sub(b" ", line.replace(b"\x00", b""))
+    return original
+
+
+def _essential_fields(
+    raw: Any, position: int, end: int, have: list[tuple[str, list[bytes]]], defects: list[Defect]
+) -> list[tuple[str, list[bytes]]]:
+    """Past the budgets: only the essential fields not already read (To and Cc, which are
+    merged, a bounded number of times), each at most MAX_FIELD_VALUE bytes."""
+    seen = {name.lower() for name, _ in have}
+    repeats: dict[str, int] = {}
+    found: list[tuple[str, list[bytes]]] = []
+    for match in _ESSENTIAL_START.finditer(raw, max(0, position - 1), end):
+        key = match.group(1).decode("ascii").lower()
+        if key in _REPEATABLE:
+            repeats[key] = repeats.get(key, 0) + 1
+            if repeats[key] > MAX_ESSENTIAL_REPEATS:
+                continue
+        elif key in seen:
+            continue
+        seen.add(key)
+        name = match.group(1).decode("ascii")
+        lines = _field_lines(raw, match.end(), end, name, defects)
+        if lines:
+            found.append((name, lines))
+    if found:
+        defects.append(Defect("essential-headers-recovered"))
+    return found
+
+
+def _field_lines(raw: Any, position: int, end: int, name: str, defects: list[Defect]) -> list[bytes]:
+    """The value lines of one field whose name ends at ``position``, within MAX_FIELD_VALUE."""
+    lines: list[bytes] = []
+    total = 0
+    while position < end:
+        newline = raw.find(b"\n", position, end)
+        line_end = end if newline == -1 else newline
+        line = bytes(raw[position:line_end]).removesuffix(b"\r")
+        total += len(line)
+        if total > MAX_FIELD_VALUE:
+            defects.append(Defect("header-too-large", name))
+            return []
+        if not lines or line.strip(b" \t\r\x00"):
+            lines.append(_mend(line, name, defects))
+        position = end if newline == -1 else newline + 1
+        if raw[position : position + 1] not in (b" ", b"\t"):
+            break
+    return lines

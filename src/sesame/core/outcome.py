@@ -79,12 +79,23 @@ class MessageReport:
     size: int | None
     outcomes: tuple[Outcome, ...]
     defects: tuple[Defect, ...] = field(default=())
+    # A send failed for a reason that may pass: the message must be tried again (Lambda's
+    # retry, or a redrive), which sends only what is missing. Not part of the record.
+    incomplete: bool = False
 
     @classmethod
     def for_mail(
-        cls, mail: InboundMail, outcomes: tuple[Outcome, ...], *, size: int | None = None, defects: tuple[Defect, ...] = ()
+        cls,
+        mail: InboundMail,
+        outcomes: tuple[Outcome, ...],
+        *,
+        size: int | None = None,
+        defects: tuple[Defect, ...] = (),
+        incomplete: bool = False,
     ) -> MessageReport:
-        return cls(mail.message_id, mail.source, mail.timestamp, mail.header_from, mail.subject, size, outcomes, defects)
+        return cls(
+            mail.message_id, mail.source, mail.timestamp, mail.header_from, mail.subject, size, outcomes, defects, incomplete
+        )
 
     @property
     def failed(self) -> tuple[Outcome, ...]:

@@ -7,8 +7,10 @@ drops mail without fetching it. :func:`check_message` looks at the stored messag
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
+from sesame.core.addresses import envelope_address, is_valid_address, parse_address_list, same_organization
 from sesame.core.aliases import AliasTable
 from sesame.core.event import InboundMail
 from sesame.core.message import ParsedMessage
@@ -17,9 +19,21 @@ from sesame.core.rewrite import MARKER_HEADER
 from sesame.core.settings import Settings
 
 UNKNOWN_STATUS = "5.1.1"
+BAD_ADDRESS_STATUS = "5.1.3"
 POLICY_STATUS = "5.7.1"
 TOO_BIG_STATUS = "5.3.4"
 LOOP_STATUS = "5.4.6"
+
+# RFC 3834 section 2 and common practice: addresses that are software, not people; a bounce
+# to them is at best ignored and at worst answered.
+_DAEMON = re.compile(
+    r"^(mailer-daemon|postmaster|listserv|majordomo|owner-.*|.*-request|.*-owner|.*-bounces?"
+    r"|bounces?(\+.*)?|no-?reply|do-?not-?reply|noreply-.*)$",
+    re.IGNORECASE,
+)
+_BULK_PRECEDENCE = frozenset({"bulk", "junk", "list"})
+_DKIM_DOMAIN = re.compile(r"\bdkim=pass\b[^;]*?\bheader\.[id]=@?([A-Za-z0-9.-]+)", re.IGNORECASE)
+SES_AUTHSERV_ID = "amazonses.com"
 
 
 def decide(mail: InboundMail, table: AliasTable, settings: Settings, today: date | None = None) -> tuple[Decision, ...]:
@@ -43,6 +57,10 @@ def _verdict_decision(mail: InboundMail, settings: Settings):  # type: ignore[no
 
 
 def _alias_decision(recipient: str, table: AliasTable, settings: Settings, day: date) -> Decision:
+    if not is_valid_address(recipient.strip().strip("<>")):
+        # Not an address SES could receive for (non-ASCII, bad syntax): never resolved, so no
+        # catch-all turns it into a From Sesame cannot write.
+        return Decision(recipient.strip().lower(), settings.unknown, "invalid-recipient", status_code=BAD_ADDRESS_STATUS)
     found = table.resolve(recipient, day)
     if found.found:
         return Decision(found.recipient, "forward", "alias", found.rule, found.destinations, warnings=found.warnings)
@@ -60,22 +78,91 @@ def check_message(decision: Decision, message: ParsedMessage, settings: Settings
         return Decision(decision.recipient, "drop", "loop", decision.rule, status_code=LOOP_STATUS)
     if len(message.get_all("Received")) > settings.max_received:
         return Decision(decision.recipient, "drop", "too-many-hops", decision.rule, status_code=LOOP_STATUS)
-    if len(message.raw) > settings.max_message_bytes:
+    if message.headers_overflow:
+        return Decision(decision.recipient, "bounce", "headers-too-large", decision.rule, status_code=TOO_BIG_STATUS)
+    if message.size > settings.max_message_bytes:
         return Decision(decision.recipient, "bounce", "message-too-large", decision.rule, status_code=TOO_BIG_STATUS)
     return decision
 
 
 def may_bounce(mail: InboundMail, message: ParsedMessage | None) -> str | None:
-    """Why a bounce must not be sent (no backscatter), or ``None`` when it may."""
-    source = mail.source.strip()
-    if not source or source == "<>" or "@" not in source:
+    """Why a bounce must not be sent (no backscatter), or ``None`` when it may.
+
+    A bounce goes only to a sender that authenticated: SES's SPF verdict passed for the
+    envelope sender's domain, or DMARC passed for a From domain aligned with it, or a DKIM
+    signature that SES verified was made by a domain aligned with it. When DMARC failed (the
+    From is forged) only SPF counts, since the envelope sender is then the one address that
+    may still be real. Never for spam or viruses, never to a null sender or a daemon, and never
+    for mailing-list, bulk or automatic mail.
+    """
+    if mail.source.strip(" \t") in ("", "<>"):
         return "null-sender"
-    if source.lower().startswith(("mailer-daemon@", "postmaster@")):
-        return "null-sender"
-    if mail.verdicts.spam == "FAIL" or mail.verdicts.virus == "FAIL":
+    source = envelope_address(mail.source)
+    if source is None:
+        return "invalid-sender"
+    local, _, domain = source.rpartition("@")
+    if _DAEMON.match(local):
+        return "daemon-sender"
+    v = mail.verdicts
+    if v.virus == "FAIL":
+        return "virus"
+    if v.spam == "FAIL":
         return "spam"
-    auto = message.first("Auto-Submitted") if message is not None else None
-    value = auto.text() if auto is not None else mail.header("Auto-Submitted")
-    if value is not None and value.strip().lower() != "no":
-        return "auto-submitted"
+    if v.dmarc == "FAIL" and v.spf != "PASS":
+        return "dmarc-fail"
+    held = _automatic(mail, message)
+    if held is not None:
+        return held
+    if not _authenticated(mail, message, domain):
+        return "unauthenticated-sender"
     return None
+
+
+def _values(mail: InboundMail, message: ParsedMessage | None, name: str) -> list[str]:
+    if message is not None:
+        return [f.text() for f in message.get_all(name)]
+    return [value for n, value in mail.headers if n.lower() == name.lower()]
+
+
+def _automatic(mail: InboundMail, message: ParsedMessage | None) -> str | None:
+    """Mailing-list, bulk or automatically submitted mail (RFC 3834, RFC 2919)."""
+    if any(value.strip().lower() != "no" for value in _values(mail, message, "Auto-Submitted")):
+        return "auto-submitted"
+    if _values(mail, message, "List-Id"):
+        return "list-mail"
+    if any(value.strip().lower() in _BULK_PRECEDENCE for value in _values(mail, message, "Precedence")):
+        return "bulk-mail"
+    return None
+
+
+def _authenticated(mail: InboundMail, message: ParsedMessage | None, domain: str) -> bool:
+    v = mail.verdicts
+    if v.spf == "PASS":  # SES checks SPF for the MAIL FROM domain: the address a bounce goes to
+        return True
+    if v.dmarc == "PASS" and any(same_organization(d, domain) for d in _from_domains(mail, message)):
+        return True
+    if v.dkim == "PASS":
+        return any(same_organization(d, domain) for d in _ses_dkim_domains(mail, message))
+    return False
+
+
+def _from_domains(mail: InboundMail, message: ParsedMessage | None) -> list[str]:
+    texts = _values(mail, message, "From")[:1] or list(mail.header_from[:1])
+    domains = []
+    for text in texts:
+        for mailbox in parse_address_list(text).valid_mailboxes:
+            domains.append(mailbox.address.rpartition("@")[2])
+    return domains
+
+
+def _ses_dkim_domains(mail: InboundMail, message: ParsedMessage | None) -> list[str]:
+    """Domains of the DKIM signatures SES verified, from the Authentication-Results field SES
+    put on top of the message. Only the first such field counts: a sender can write any
+    Authentication-Results of their own below it."""
+    results = _values(mail, message, "Authentication-Results")
+    if not results:
+        return []
+    first = results[0]
+    if first.split(";", 1)[0].strip().lower() != SES_AUTHSERV_ID:
+        return []
+    return [m.group(1).rstrip(".") for m in _DKIM_DOMAIN.finditer(first)]

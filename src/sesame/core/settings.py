@@ -28,7 +28,9 @@ class VerdictPolicy:
 
     virus_fail: Action = "drop"
     spam_fail: Action = "drop"
-    dmarc_reject: Action = "bounce"
+    # A DMARC failure means the From is forged: a bounce would go to a victim (backscatter).
+    # "bounce" stays selectable, and even then a bounce goes only to an authenticated sender.
+    dmarc_reject: Action = "drop"
 
     def __post_init__(self) -> None:
         for name in ("virus_fail", "spam_fail", "dmarc_reject"):

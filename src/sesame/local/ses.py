@@ -44,7 +44,8 @@ def parse_verdicts(items: Sequence[str]) -> Verdicts:
         if status.strip().upper() not in VERDICT_STATUSES:
             raise ValueError(f"--verdict {item!r}: STATUS is one of {', '.join(VERDICT_STATUSES)}")
         values[name] = status.strip().upper()
-    return Verdicts(**values)  # type: ignore[arg-type]
+    # SES reports every verdict; local mode passes them all unless told otherwise.
+    return Verdicts(**({name: "PASS" for name in VERDICT_NAMES} | values))  # type: ignore[arg-type]
 
 
 def verdicts_for_rule(verdicts: Verdicts, scan_enabled: bool, explicit: Sequence[str] = ()) -> Verdicts:

@@ -1,0 +1,145 @@
+"""Header encodings (RFC 2047, RFC 2231) and the address checks every written address passes."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sesame.core.addresses import envelope_address, is_valid_address, parse_address_list, same_organization
+from sesame.core.encoding import decode_words, encode_parameter, encode_words
+from sesame.core.event import verdicts_from_headers
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("=?utf-8?q?caf=C3=A9?=", "café"),
+        ("=?UTF-8?B?Y2Fmw6k=?=", "café"),
+        ("=?utf-8?b?Y2Fmw6k?=", "café"),  # missing padding, as some senders write it
+        ("=?iso-8859-1?q?caf=E9?= au lait", "café au lait"),
+        ("=?utf-8?q?a?= =?utf-8?q?b?=", "ab"),  # whitespace between encoded words is dropped
+        ("=?utf-8?q?a?=\r\n =?utf-8?q?b?=", "ab"),
+        ("x =?utf-8?q?a?= y", "x a y"),
+        ("=?utf-8*en?q?hello?=", "hello"),  # RFC 2231 language suffix
+        ("=?x-unknown?q?abc?=", "=?x-unknown?q?abc?="),  # unknown charset: left as written
+        ("=?zlib_codec?b?eJzLSM3JyQcABiwCFQ==?=", "=?zlib_codec?b?eJzLSM3JyQcABiwCFQ==?="),  # a codec, not a charset
+        ("=?rot13?q?uryyb?=", "=?rot13?q?uryyb?="),
+        ("=?utf-8?b?!!!?=", "=?utf-8?b?!!!?="),  # broken base64
+        ("=?utf-8?q?=FF?=", "\ufffd"),  # undecodable bytes become the replacement character
+        ("no words here", "no words here"),
+    ],
+)
+def test_GIVEN_encoded_words_WHEN_decoded_THEN_text_or_left_as_written(text: str, expected: str) -> None:
+    assert decode_words(text) == expected
+
+
+@given(st.text(max_size=400))
+@settings(max_examples=200, deadline=None)
+def test_GIVEN_any_text_WHEN_encoded_as_words_THEN_ascii_legal_lines_that_decode_back(text: str) -> None:
+    encoded = encode_words(text, "\r\n", first_room=60)
+    assert encoded.isascii()
+    lines = encoded.split("\r\n")
+    assert all(len(line) <= 76 for line in lines)
+    assert all(len(word) <= 75 for word in re.findall(r"=\?[^ ]+\?=", encoded))
+    assert not re.search(r"[\x00-\x1f\x7f]", encoded.replace("\r\n ", ""))
+    message = email.message_from_string(f"Subject: {encoded}\r\n\r\n", policy=email.policy.default)
+    assert str(message["Subject"]) == text.replace("\r\n", "\n") or not text.strip()
+
+
+@pytest.mark.parametrize("text", ["😀" * 40, "é" * 100, "a" * 200, "日本語のテキスト" * 20])
+def test_GIVEN_multibyte_text_WHEN_encoded_THEN_no_character_split_across_words(text: str) -> None:
+    for word in re.findall(r"=\?utf-8\?b\?([^?]+)\?=", encode_words(text, "\r\n")):
+        import base64
+
+        base64.b64decode(word).decode("utf-8")  # raises if a word ends inside a character
+
+
+def test_GIVEN_long_8bit_parameter_WHEN_encoded_THEN_rfc2231_segments_that_parse_back() -> None:
+    name = "Übersicht der Quartalszahlen für das Vorstandstreffen im Dezember 2026 – final.pdf"
+    param = encode_parameter("filename", name, "\r\n")
+    assert param.startswith("filename*0*=utf-8''") and "filename*1*=" in param
+    assert all(len(line) <= 78 and line.isascii() for line in param.split("\r\n"))
+    assert not re.search(r"%[0-9A-F]?(?:;|$)", param.replace("\r\n ", ""))  # no %XX split across segments
+    message = email.message_from_string(f"Content-Disposition: attachment; {param}\r\n\r\n", policy=email.policy.default)
+    assert message.get_filename() == name
+
+
+def test_GIVEN_short_parameter_WHEN_encoded_THEN_one_segment() -> None:
+    assert encode_parameter("name", "é.txt", "\r\n") == "name*=utf-8''%C3%A9.txt"
+
+
+@pytest.mark.parametrize(
+    ("address", "valid"),
+    [
+        ("jane@sender.example", True),
+        ("jane.doe+tag@mail.sender.example", True),
+        ('"john doe"@x.example', True),
+        ("j@[192.0.2.1]", True),
+        ("j@[IPv6:2001:db8::1]", True),
+        ("j@[999.1.1.1]", False),
+        ("j@localhost", False),  # one label: not an internet domain
+        ("j@x.123", False),
+        (".@M", False),
+        ("a@=", False),
+        ("a@.", False),
+        ("a@-b.example", False),
+        ("a..b@c.example", False),
+        ("jöhn@x.example", False),  # SES sends no SMTPUTF8
+        ("a@b.example\r\nBcc: x@evil.example", False),
+        ('"a\x0bb"@c.example', False),
+        ("a" * 65 + "@x.example", False),
+        ("a@" + "b" * 250 + ".example", False),
+        ("", False),
+    ],
+)
+def test_GIVEN_address_WHEN_checked_THEN_only_what_every_receiver_accepts(address: str, valid: bool) -> None:
+    assert is_valid_address(address) is valid
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("jane@sender.example", "jane@sender.example"),
+        (" <jane@sender.example> ", "jane@sender.example"),
+        ("", None),
+        ("<>", None),
+        ("jane@sender.example\r\nBcc: x@evil.example", None),
+        ("jane@sender.example>\r\n", None),
+    ],
+)
+def test_GIVEN_envelope_sender_WHEN_read_THEN_only_a_clean_address(source: str, expected: str | None) -> None:
+    assert envelope_address(source) == expected
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "aligned"),
+    [("sender.example", "sender.example", True), ("mail.sender.example", "sender.example", True),
+     ("sender.example", "SENDER.example.", True), ("evilsender.example", "sender.example", False),
+     ("a.example", "b.example", False), ("", "b.example", False)],
+)
+def test_GIVEN_two_domains_WHEN_alignment_checked_THEN_relaxed_but_never_looser(a: str, b: str, aligned: bool) -> None:
+    assert same_organization(a, b) is aligned
+
+
+def test_GIVEN_a_stored_message_WHEN_verdicts_read_from_it_THEN_only_ses_own_fields_count() -> None:
+    fields = [
+        ("X-SES-Spam-Verdict", "FAIL"),
+        ("X-SES-Virus-Verdict", "PASS"),
+        ("Authentication-Results", "amazonses.com; spf=pass x; dkim=fail header.i=@a.example; dmarc=neutral"),
+        ("X-SES-Spam-Verdict", "PASS"),  # a sender's own, below SES's
+        ("Authentication-Results", "amazonses.com; spf=fail; dkim=pass; dmarc=pass"),
+    ]
+    verdicts = verdicts_from_headers(fields)
+    assert (verdicts.spam, verdicts.virus, verdicts.spf, verdicts.dkim, verdicts.dmarc) == ("FAIL", "PASS", "PASS", "FAIL", "GRAY")
+    assert verdicts_from_headers([("Authentication-Results", "mx.other.example; spf=pass")]).spf == "DISABLED"
+
+
+def test_GIVEN_unterminated_pieces_WHEN_parsed_THEN_reported_not_raised() -> None:
+    assert "unterminated-comment" in parse_address_list("Jane (oops <j@x.example>").defects
+    assert "unterminated-quoted-string" in parse_address_list('"Jane <j@x.example>').defects
+    assert "unterminated-group" in parse_address_list("team: a@x.example, b@x.example").defects

@@ -1,0 +1,295 @@
+"""Regression tests for what a hostile sender did to the forward path, one group per finding.
+
+Each was reproduced on an earlier version: a 1 KB From crashed the handler, sub-megabyte
+header blocks took seconds to tens of seconds, forged senders got bounces, NUL bytes turned
+body lines into headers, over-long lines went out, Reply-To came out unusable, envelope values
+were trusted, and duplicate To/Cc went out as they came. Where the finding was a crash, the
+test goes through the real handler under moto: the handler returns and the outcome is recorded.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from conftest import load_event
+from fakes import MemoryStore, RecordingSender
+from test_handler import BUCKET, MESSAGE_ID, Context, aws, processed, sent_messages  # noqa: F401 - fixture
+
+from handle_email import app
+from sesame.core import forward as forward_module
+from sesame.core import rewrite as rewrite_module
+from sesame.core.alias_config import parse_aliases_toml
+from sesame.core.bounce import build_dsn
+from sesame.core.event import InboundMail, Verdicts
+from sesame.core.forward import Forwarder
+from sesame.core.limits import MAX_ADDRESSES_PER_FIELD, MAX_FIELDS, MAX_LINE
+from sesame.core.message import parse_message
+from sesame.core.outcome import Decision
+from sesame.core.settings import Settings
+
+ALIASES = parse_aliases_toml(
+    """
+[aliases]
+"a1@example.com" = ["d1@dest.example"]
+"a2@example.com" = ["d2@dest.example"]
+"a3@example.com" = ["d3@dest.example"]
+"a4@example.com" = ["d4@dest.example"]
+"a5@example.com" = ["d5@dest.example"]
+"@example.com" = ["catchall@dest.example"]
+"""
+)
+AUTHENTICATED = Verdicts(spam="PASS", virus="PASS", spf="PASS", dkim="PASS", dmarc="PASS")
+FIVE = tuple(f"a{i}@example.com" for i in range(1, 6))
+
+
+def inbound(*recipients: str, source: str = "jane@sender.example", verdicts: Verdicts = AUTHENTICATED) -> InboundMail:
+    return InboundMail(
+        message_id="m1",
+        source=source,
+        timestamp=datetime(2026, 11, 20, 9, 15, tzinfo=UTC),
+        recipients=recipients or FIVE,
+        verdicts=verdicts,
+    )
+
+
+def forward(raw: bytes, mail: InboundMail | None = None) -> tuple[Any, RecordingSender]:
+    sender = RecordingSender()
+    forwarder = Forwarder(MemoryStore({"m1": raw}), sender, Settings())
+    return forwarder.handle(mail or inbound(), ALIASES.table), sender
+
+
+def head_lines(message: bytes) -> list[bytes]:
+    return message.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+
+
+def nested_comments(depth: int) -> str:
+    return "".join(f"({chr(97 + i % 26)}" for i in range(depth)) + ")" * depth
+
+
+# --- 1. a ~1 KB From or Reply-To crashed the Lambda (RecursionError) ------------------------
+
+
+@pytest.mark.parametrize("header", ["From", "Reply-To"])
+@pytest.mark.parametrize("folded", [False, True])
+def test_GIVEN_hundreds_of_nested_comments_WHEN_the_handler_runs_THEN_it_returns_and_forwards(
+    aws: dict[str, Any], caplog: pytest.LogCaptureFixture, header: str, folded: bool  # noqa: F811
+) -> None:
+    comment = nested_comments(400)
+    if folded:
+        comment = "\r\n ".join(comment[i : i + 60] for i in range(0, len(comment), 60))
+    raw = f"From: jane@sender.example\r\n{header}: {comment} <x@y.example>\r\nSubject: hi\r\n\r\nbody\r\n".encode()
+    if header == "From":
+        raw = raw.replace(b"From: jane@sender.example\r\n", b"", 1)
+    aws["s3"].put_object(Bucket=BUCKET, Key=f"messages/{MESSAGE_ID}", Body=raw)
+
+    assert app.lambda_handler(load_event("ses_email_receiving.json"), Context())["disposition"] == "CONTINUE"
+
+    (record,) = processed(caplog)
+    assert [o["status"] for o in record["outcomes"]] == ["forwarded", "forwarded"]
+    assert {"kind": "comment-too-deep", "header": header} in record["defects"]
+    sent = email.message_from_string(sent_messages()[0].raw_data, policy=email.policy.default)
+    assert [a.addr_spec for a in sent["Reply-To"].addresses] == ["jane@sender.example"]
+
+
+def test_GIVEN_the_core_fails_on_a_message_WHEN_forwarded_THEN_failed_outcome_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Whatever a message makes the pure core raise is caught in one place, the plan, and
+    # becomes an outcome: the message is kept and reported, the handler does not crash.
+    def explode(*_: object, **__: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded \x00\r\nBcc: x@evil.example")
+
+    monkeypatch.setattr(forward_module, "prepare", explode)
+    report, sender = forward(b"From: a@b.example\r\n\r\nbody", inbound("a1@example.com", "unknown@example.com"))
+    assert [(o.status, o.reason) for o in report.outcomes] == [("failed", "unprocessable-message")] * 2
+    assert report.outcomes[0].detail is not None and "\r" not in report.outcomes[0].detail
+    assert ("processing-error", "RecursionError") in [(d.kind, d.header) for d in report.defects]
+    assert sender.sent == []
+
+
+# --- 2. super-linear time and memory; the rewrite repeated per alias -------------------------
+
+
+def test_GIVEN_five_aliases_WHEN_forwarded_THEN_the_header_block_is_prepared_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = forward_module.prepare
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(forward_module, "prepare", counting)
+    report, sender = forward(b"From: a@b.example\r\nSubject: s\r\n\r\nbody")
+    assert [o.status for o in report.outcomes] == ["forwarded"] * 5
+    assert len(calls) == 1 and len(sender.sent) == 5
+    markers = [re.search(rb"X-Sesame-Forwarded-For: (\S+)", m).group(1) for m, _, _ in sender.sent]  # type: ignore[union-attr]
+    assert markers == [a.encode() for a in FIVE]
+
+
+def test_GIVEN_two_million_empty_fields_WHEN_forwarded_THEN_refused_as_too_large_not_stalled() -> None:
+    # 8 MB of header block: no receiver would take it (Gmail stops at 500 KB), and the scan for
+    # its end stops at 2 MB.
+    raw = b"X:\r\n" * 2_000_000 + b"From: jane@sender.example\r\nContent-Type: text/plain\r\n\r\nbody"
+    assert parse_message(raw).headers_overflow
+    report, sender = forward(raw, inbound("a1@example.com"))
+    assert (report.outcomes[0].status, report.outcomes[0].reason) == ("bounced", "headers-too-large")
+
+
+def test_GIVEN_four_hundred_thousand_empty_fields_WHEN_parsed_THEN_bounded_and_the_essentials_recovered() -> None:
+    raw = b"X:\r\n" * 400_000 + b"From: jane@sender.example\r\nContent-Type: text/plain\r\n\r\nbody"
+    parsed = parse_message(raw)
+    assert len(parsed.fields) <= MAX_FIELDS + 2
+    assert [f.name for f in parsed.fields[-2:]] == ["From", "Content-Type"]
+    assert parsed.body.tobytes() == b"body"
+    report, sender = forward(raw, inbound("a1@example.com"))
+    assert report.outcomes[0].status == "forwarded"
+    out = sender.sent[0][0]
+    assert len(head_lines(out)) <= MAX_FIELDS and b"Content-Type: text/plain" in out
+
+
+def test_GIVEN_8bit_to_with_8000_addresses_WHEN_rewritten_THEN_first_thousand_kept_and_legal() -> None:
+    to = ", ".join(f"Zoë {i} <u{i}@d.example>" for i in range(8000)).encode()
+    report, sender = forward(b"From: a@b.example\r\nTo: " + to + b"\r\n\r\nbody", inbound("a1@example.com"))
+    out = sender.sent[0][0]
+    message = email.message_from_bytes(out, policy=email.policy.default)
+    assert len(message["To"].addresses) == MAX_ADDRESSES_PER_FIELD
+    assert all(len(line) <= MAX_LINE and line.isascii() for line in head_lines(out))
+    assert {"kind": "too-many-addresses", "header": "To"} in [d.as_dict() for d in report.defects]
+
+
+def test_GIVEN_header_block_larger_than_anyone_takes_WHEN_forwarded_THEN_bounced_not_stalled() -> None:
+    raw = b"From: jane@sender.example\r\n" + b"X-Pad: " + b"p" * 900 + b"\r\n" * 1 + (b"X-Pad: " + b"p" * 900 + b"\r\n") * 3000
+    report, sender = forward(raw + b"\r\nbody", inbound("a1@example.com"))
+    assert (report.outcomes[0].status, report.outcomes[0].reason) == ("bounced", "headers-too-large")
+    (dsn,) = sender.sent
+    assert all(len(line) <= MAX_LINE for line in dsn[0].split(b"\r\n"))
+
+
+# --- 3. backscatter ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "source"),
+    [
+        (Verdicts(spam="PASS", virus="PASS", spf="FAIL", dkim="FAIL", dmarc="FAIL"), "victim@bank.example"),
+        (Verdicts(spam="PASS", virus="PASS", spf="SOFTFAIL", dkim="GRAY", dmarc="GRAY"), "victim@bank.example"),
+        (Verdicts(), "victim@bank.example"),
+    ],
+)
+def test_GIVEN_forged_sender_to_unknown_address_WHEN_forwarded_THEN_no_dsn(verdicts: Verdicts, source: str) -> None:
+    raw = b"From: victim@bank.example\r\nSubject: Your account is locked\r\n\r\nphish"
+    report, sender = forward(raw, inbound("nobody@elsewhere.example", source=source, verdicts=verdicts))
+    assert sender.sent == []
+    assert report.outcomes[0].status == "dropped"
+    assert (report.outcomes[0].detail or "").startswith("bounce held back:")
+
+
+def test_GIVEN_authenticated_sender_to_unknown_address_WHEN_forwarded_THEN_one_dsn_with_legal_quote() -> None:
+    long_line = b"X-Long: " + b"y" * 3000
+    raw = b"From: jane@sender.example\r\n" + long_line + b"\r\nSubject: hi\r\n\r\nbody"
+    report, sender = forward(raw, inbound("nobody@elsewhere.example"))
+    assert report.outcomes[0].status == "bounced"
+    ((dsn, to, _),) = sender.sent
+    assert to == ("jane@sender.example",)
+    assert all(len(line) <= MAX_LINE and line.isascii() for line in dsn.split(b"\r\n"))
+
+
+# --- 4. removing NUL bytes created header fields -------------------------------------------
+
+
+@pytest.mark.parametrize("line", [b"\x00Content-Type: text/html", b"T\x00o: x@evil.example"])
+def test_GIVEN_nul_hiding_a_header_WHEN_forwarded_THEN_it_stays_in_the_body(line: bytes) -> None:
+    raw = b"From: a@b.example\r\nSubject: s\r\n" + line + b"\r\n\r\nbody"
+    _, sender = forward(raw, inbound("a1@example.com"))
+    out = sender.sent[0][0]
+    head, body = out.split(b"\r\n\r\n", 1)
+    assert b"Content-Type" not in head and b"x@evil" not in head
+    assert body == line + b"\r\n\r\nbody"
+
+
+# --- 5. lines over 998 octets --------------------------------------------------------------
+
+
+def test_GIVEN_header_lines_over_998_octets_WHEN_forwarded_THEN_no_line_over_998_goes_out() -> None:
+    raw = (
+        b"From: a@b.example\r\nReferences: " + b" ".join(b"<%d@x.example>" % i for i in range(400)).replace(b" ", b"") + b"\r\n"
+        b"X-Word: " + b"w" * 2000 + b"\r\nSubject: " + b"s " * 800 + b"\r\n\r\nbody"
+    )
+    report, sender = forward(raw, inbound("a1@example.com"))
+    assert all(len(line) <= MAX_LINE for line in head_lines(sender.sent[0][0]))
+    assert "line-too-long" in {d.kind for d in report.defects}
+
+
+def test_GIVEN_original_with_long_lines_WHEN_bounced_THEN_dsn_lines_are_legal() -> None:
+    original = parse_message(b"From: a@b.example\r\nX-Long: " + b"z" * 5000 + b"\r\nSubject: hi\r\n\r\nbody")
+    dsn = build_dsn(
+        bounce_from="mailer-daemon@example.com",
+        to="a@b.example",
+        decisions=[Decision("nobody@example.com", "bounce", "unknown-recipient", status_code="5.1.1")],
+        original=original,
+        original_message_id="m1",
+        reporting_mta="example.com",
+        arrival=datetime(2026, 11, 20, tzinfo=UTC),
+        now=datetime(2026, 11, 20, tzinfo=UTC),
+    )
+    assert all(len(line) <= MAX_LINE and line.isascii() for line in dsn.split(b"\r\n"))
+    assert b"Subject: hi" in dsn
+
+
+# --- 6. Reply-To unusable ----------------------------------------------------------------
+
+
+def test_GIVEN_reply_to_decoding_to_crlf_and_8bit_WHEN_forwarded_THEN_its_address_survives() -> None:
+    raw = "From: a@b.example\r\nReply-To: =?utf-8?b?SmFuZQ0KQmNjOiB4QGV2aWwuZXhhbXBsZQ==?= Müller <r@b.example>\r\n\r\nx".encode()
+    _, sender = forward(raw, inbound("a1@example.com"))
+    message = email.message_from_bytes(sender.sent[0][0], policy=email.policy.default)
+    assert [a.addr_spec for a in message["Reply-To"].addresses] == ["r@b.example"]
+    assert message.get_all("Bcc") is None
+
+
+# --- 7. envelope values trusted ------------------------------------------------------------
+
+
+def test_GIVEN_non_ascii_recipient_matching_a_catch_all_WHEN_forwarded_THEN_an_outcome_not_an_exception() -> None:
+    report, sender = forward(b"From: a@b.example\r\n\r\nx", inbound("jöhn@example.com", "a1@example.com"))
+    first, second = report.outcomes
+    assert (first.reason, first.status) == ("invalid-recipient", "bounced")
+    assert second.status == "forwarded"
+    assert all(m.isascii() for m, _, _ in sender.sent)
+
+
+@pytest.mark.parametrize("source", ["jane@sender.example\r\nBcc: x@evil.example", "jane@sender.example>\r\n", "<>"])
+def test_GIVEN_crlf_in_envelope_sender_WHEN_bounce_or_reply_to_THEN_it_is_never_written(source: str) -> None:
+    report, sender = forward(b"Subject: no From\r\n\r\nx", inbound("nobody@elsewhere.example", "a1@example.com", source=source))
+    assert report.outcomes[0].status == "dropped"
+    ((copy, destinations, _),) = sender.sent
+    assert destinations == ("d1@dest.example",)
+    assert b"evil" not in copy and b"Reply-To" not in copy
+
+
+# --- 9. duplicate To/Cc ------------------------------------------------------------------
+
+
+def test_GIVEN_every_gmail_single_field_twice_WHEN_forwarded_THEN_each_appears_once() -> None:
+    names = ["To", "Cc", "Subject", "Date", "From", "Sender", "Reply-To", "Bcc", "Message-ID", "In-Reply-To", "References"]
+    raw = b"".join(f"{n}: <{n.lower()}1@x.example>\r\n{n}: <{n.lower()}2@x.example>\r\n".encode() for n in names)
+    _, sender = forward(raw + b"\r\nbody", inbound("a1@example.com"))
+    message = email.message_from_bytes(sender.sent[0][0], policy=email.policy.default)
+    for name in names:
+        assert len(message.get_all(name) or []) <= 1, name
+    assert [a.addr_spec for a in message["To"].addresses] == ["to1@x.example", "to2@x.example"]
+    assert [a.addr_spec for a in message["Cc"].addresses] == ["cc1@x.example", "cc2@x.example"]
+
+
+def test_GIVEN_rewrite_module_THEN_the_stdlib_header_machinery_is_not_used() -> None:
+    # CPython's header folding is super-linear on hostile input and wrote decoded line
+    # breaks back out (CVE-2024-6923); the rewriter encodes on its own.
+    from pathlib import Path
+
+    source = Path(rewrite_module.__file__).read_text(encoding="utf-8")
+    assert "email.policy" not in source and "header_factory" not in source and "email.header" not in source
