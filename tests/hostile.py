@@ -36,6 +36,7 @@ Sizes come from a profile: ``SESAME_FUZZ=long`` makes fields, lists and nesting 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import os
 import random
@@ -67,6 +68,39 @@ LONG = os.environ.get("SESAME_FUZZ", "").lower() == "long"
 SIZES = LONG_SIZES if LONG else CI_SIZES
 
 EOLS = (b"\r\n", b"\n")
+
+# --- budgets ------------------------------------------------------------------------------------
+# A forwarder may give up on the absurd parts of a hostile message, as mature MTAs do, but only
+# beyond these bounds: within them every fact is required. The numbers are Gmail's limits on
+# incoming mail (Google Workspace Admin Help, "Gmail message header limits": any single header
+# 32 KB except To, Cc and References; Message-ID 500 characters), where forwarded mail mostly
+# lands, and for nesting and address counts, bounds far beyond what real mail uses (Postfix's
+# header_address_token_limit, 10,240 tokens, is the same idea).
+BUDGET_COMMENT_DEPTH = 32  # deeper comment nesting may make an address field unreadable
+BUDGET_FIELD_VALUE = 32_000  # octets after the colon, folding included
+BUDGET_UNBOUNDED = frozenset({"to", "cc", "references"})
+BUDGET_MESSAGE_ID = 500
+BUDGET_ADDRESSES = 1_000  # addresses read from one field (To and Cc: after merging)
+
+
+def comment_depth(value: bytes) -> int:
+    """The deepest comment nesting in an address field's value (quoted strings skipped)."""
+    depth = deepest = 0
+    quoted = escaped = False
+    for byte in value:
+        if escaped:
+            escaped = False
+        elif byte == 0x5C:  # backslash
+            escaped = quoted or depth > 0
+        elif byte == 0x22 and depth == 0:  # a quote outside comments
+            quoted = not quoted
+        elif not quoted and byte == 0x28:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif not quoted and byte == 0x29 and depth:
+            depth -= 1
+    return deepest
+
 
 # --- facts --------------------------------------------------------------------------------------
 
@@ -116,10 +150,29 @@ class Field:
     before_colon: bytes = b""  # obsolete whitespace between the name and the colon
     fold: str = "none"  # none, spaces (at every whitespace), some, width
     content_type: tuple[str, str | None] | None = None  # (media type, boundary) when well-formed
+    raw_size: int = 0  # octets after the colon as written, folding included (set by render)
 
     @property
     def key(self) -> str:
         return self.name.lower()
+
+    @property
+    def over_budget(self) -> bool:
+        """A forwarder may drop (or, for Subject, shorten) this field: see the budgets."""
+        if self.key == "message-id" and self.raw_size > BUDGET_MESSAGE_ID:
+            return True
+        if self.addresses is not None and comment_depth(self.value) > BUDGET_COMMENT_DEPTH:
+            return True
+        return self.key not in BUDGET_UNBOUNDED and self.raw_size > BUDGET_FIELD_VALUE
+
+    def facts(self) -> Addresses | None:
+        """The addresses a forwarder must find in this field, the budgets applied."""
+        if self.addresses is None:
+            return None
+        if self.over_budget:
+            return self.addresses.demoted()
+        required = self.addresses.required
+        return Addresses(required[:BUDGET_ADDRESSES], required[BUDGET_ADDRESSES:] + self.addresses.optional)
 
 
 @dataclass(frozen=True)
@@ -145,8 +198,11 @@ class HostileMessage:
     envelope: Envelope
     junk_lines: int = 0  # lines in the header block that are no field (mbox From, ":x", " x")
 
-    def __repr__(self) -> str:  # what hypothesis prints for a failing example: enough to replay
+    def __repr__(self) -> str:  # what a failing example prints: enough to replay it
         return f"HostileMessage(raw={self.raw!r}, envelope={self.envelope!r})"
+
+    def _repr_pretty_(self, printer, cycle) -> None:  # type: ignore[no-untyped-def]  # hypothesis's printer
+        printer.text(repr(self))
 
     @property
     def names(self) -> set[str]:
@@ -671,8 +727,9 @@ def render(
     seed: int,
     junk: tuple[str, ...] = (),
     last_eol: bool = True,
-) -> tuple[bytes, bytes]:
-    """The raw bytes of a message and the line ending of its first line.
+) -> tuple[bytes, bytes, list[int]]:
+    """The raw bytes of a message, the line ending of its first line, and each field's size
+    after the colon (folding counted at two octets a line break, the larger reading).
 
     ``separator``: "blank" (a blank line before the body), "missing" (the body's first line
     follows the last field directly: it must be a line that is no header), "eof" (no body).
@@ -689,6 +746,7 @@ def render(
         return rng.choice(EOLS)
 
     lines: list[bytes] = []
+    sizes: list[int] = []
     if "mbox" in junk:
         lines.append(b"From jane@sender.example Tue Jun  3 09:14:07 2025")
     if "leading-continuation" in junk:
@@ -699,6 +757,7 @@ def render(
         head, *rest = _fold(f.value, f.fold, rng, eol)
         lines.append(f.name.encode() + f.before_colon + b":" + head)
         lines.extend(rest)
+        sizes.append(len(f.value) + 2 * len(rest))
     out = bytearray()
     first_eol = None
     for i, line in enumerate(lines):
@@ -712,7 +771,7 @@ def render(
         first_eol = first_eol or ending
         out += ending
     out += body
-    return bytes(out), first_eol or b"\r\n"
+    return bytes(out), first_eol or b"\r\n", sizes
 
 
 SENTINEL = b"BODY-SENTINEL-7f3a"  # the last body line: a DSN that quotes the body shows it
@@ -778,11 +837,12 @@ def _hostile_messages(draw: st.DrawFn) -> HostileMessage:
         junk = ()
     body = draw(bodies(separator, at_start=not styled and not junk))
     eol_mode = draw(choice(("crlf", "crlf", "lf", "mixed")))
-    raw, first_eol = render(
+    raw, first_eol, sizes = render(
         styled, body, separator=separator, eol_mode=eol_mode, seed=draw(st.integers(0, 2**32)), junk=junk,
         last_eol=draw(st.booleans()),
     )
-    return HostileMessage(raw, tuple(styled), body, first_eol, draw(envelopes), len(junk))
+    sized = tuple(dataclasses.replace(f, raw_size=n) for f, n in zip(styled, sizes, strict=True))
+    return HostileMessage(raw, sized, body, first_eol, draw(envelopes), len(junk))
 
 
 hostile_messages = _hostile_messages()
@@ -793,6 +853,7 @@ def message_from_fields(
     separator: str = "blank", eol: bytes = b"\r\n",
 ) -> HostileMessage:
     """A hand-made message with the same facts, for the regression cases."""
-    raw, first_eol = render(fields, body, separator=separator, eol_mode="crlf" if eol == b"\r\n" else "lf", seed=0)
-    return HostileMessage(raw, tuple(fields), body if separator != "eof" else b"", first_eol, envelope or Envelope("jane@sender.example", True))
+    raw, first_eol, sizes = render(fields, body, separator=separator, eol_mode="crlf" if eol == b"\r\n" else "lf", seed=0)
+    sized = tuple(dataclasses.replace(f, raw_size=n) for f, n in zip(fields, sizes, strict=True))
+    return HostileMessage(raw, sized, body if separator != "eof" else b"", first_eol, envelope or Envelope("jane@sender.example", True))
 
