@@ -18,6 +18,7 @@ Shapes, after the findings they come from:
 - ``folded-8bit-text``: an 8-bit Subject folded into 70-octet lines (a 411 KB one took 31 s);
 - ``many-to-addresses``: To with thousands of 8-bit display names (8,000 of them);
 - ``many-from-addresses``: From with thousands of addresses (20,000 of them);
+- ``many-to-fields``: one To field per address, all to be merged into one;
 - ``many-empty-fields``: ``A:`` fields, three octets each (2 million of them, 6 MB);
 - ``deep-comment-nesting``: a From whose comment nests as deep as the size allows, folded
   into short lines (a few hundred levels raised RecursionError);
@@ -112,6 +113,11 @@ def deep_comment_nesting(size: int) -> bytes:
     return TO + SUBJECT + b"From: " + nested + b" <jane@sender.example>\r\n"
 
 
+def many_to_fields(size: int) -> bytes:
+    count = size // len(b"To: user000000@bulk.example\r\n")
+    return FROM + SUBJECT + b"".join(b"To: user%06d@bulk.example\r\n" % i for i in range(count))
+
+
 def many_short_fields(size: int) -> bytes:
     count = size // len(b"X-F000000: v\r\n")
     return FROM + TO + SUBJECT + b"".join(b"X-F%06d: v\r\n" % i for i in range(count))
@@ -125,6 +131,7 @@ SHAPES = {
     "folded-8bit-text": folded_8bit_text,
     "many-to-addresses": many_to_addresses,
     "many-from-addresses": many_from_addresses,
+    "many-to-fields": many_to_fields,
     "many-empty-fields": many_empty_fields,
     "deep-comment-nesting": deep_comment_nesting,
     "many-short-fields": many_short_fields,
@@ -199,8 +206,8 @@ def child(path: str) -> None:
         return
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     rss_extra = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) * (1 if sys.platform == "darwin" else 1024)
-    statuses = sorted({o.status for o in report.outcomes})  # type: ignore[attr-defined]
-    print(json.dumps({"wall": wall, "cpu": cpu, "rss_extra": rss_extra, "sends": sender.sends, "statuses": statuses}), flush=True)
+    outcomes = sorted({f"{o.status} ({o.reason})" for o in report.outcomes})  # type: ignore[attr-defined]
+    print(json.dumps({"wall": wall, "cpu": cpu, "rss_extra": rss_extra, "sends": sender.sends, "outcomes": outcomes}), flush=True)
     del sender, report
     gc.collect()
     tracemalloc.start()
@@ -265,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     shm = Path("/dev/shm")
     base = str(shm) if os.access(shm, os.W_OK) else None
     workdir = Path(tempfile.mkdtemp(prefix="sesame-bench-hostile-", dir=base))
-    header = f"{'shape':<22} {'size':>5} {'wall ms':>8} {'CPU ms':>8} {'RSS+ MB':>7} {'heap MB':>7} {'sends':>5}  result"
+    header = f"{'shape':<22} {'size':>5} {'wall ms':>8} {'CPU ms':>8} {'RSS+ MB':>7} {'heap MB':>7} {'sends':>5}  {'result':<8} outcome"
     print(f"one message, {len(ALIASES)} aliases; budget {CPU_BUDGET_S:.0f} s CPU and {MEMORY_BUDGET // 2**20} MB extra memory; fresh process per case")
     print(header)
     print("-" * len(header))
@@ -282,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
                 wall = f"{float(result['wall']) * 1000:8.0f}" if "wall" in result else "       -"  # type: ignore[arg-type]
                 cpu = f"{float(result['cpu']) * 1000:8.0f}" if "cpu" in result else "       -"  # type: ignore[arg-type]
                 sends = f"{result['sends']:>5}" if "sends" in result else "    -"
-                print(f"{shape:<22} {label:>5} {wall} {cpu} {_mb(result.get('rss_extra'))} {_mb(result.get('traced_peak'))} {sends}  {outcome}", flush=True)
+                shown = ", ".join(result.get("outcomes", []))  # type: ignore[arg-type]
+                print(f"{shape:<22} {label:>5} {wall} {cpu} {_mb(result.get('rss_extra'))} {_mb(result.get('traced_peak'))} {sends}  {outcome:<8} {shown}", flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if missed:

@@ -81,6 +81,14 @@ BUDGET_FIELD_VALUE = 32_000  # octets after the colon, folding included
 BUDGET_UNBOUNDED = frozenset({"to", "cc", "references"})
 BUDGET_MESSAGE_ID = 500
 BUDGET_ADDRESSES = 1_000  # addresses read from one field (To and Cc: after merging)
+# Fields with no encoded words (RFC 2047 section 5) that can only be folded at whitespace: a
+# word too long for a 998-octet line (RFC 5322 section 2.1.1) cannot be sent at all.
+UNENCODABLE = frozenset({"message-id", "in-reply-to", "references", "date"})
+MAX_LINE = 998
+
+
+def longest_word(value: bytes) -> int:
+    return max((len(word) for word in value.replace(b"\t", b" ").split(b" ")), default=0)
 
 
 def comment_depth(value: bytes) -> int:
@@ -160,6 +168,8 @@ class Field:
     def over_budget(self) -> bool:
         """A forwarder may drop (or, for Subject, shorten) this field: see the budgets."""
         if self.key == "message-id" and self.raw_size > BUDGET_MESSAGE_ID:
+            return True
+        if self.key in UNENCODABLE and len(self.name) + 2 + longest_word(self.value) > MAX_LINE:
             return True
         if self.addresses is not None and comment_depth(self.value) > BUDGET_COMMENT_DEPTH:
             return True
