@@ -169,8 +169,10 @@ class Field:
         """A forwarder may drop (or, for Subject, shorten) this field: see the budgets."""
         if self.key == "message-id" and self.raw_size > BUDGET_MESSAGE_ID:
             return True
-        if self.key in UNENCODABLE and len(self.name) + 2 + longest_word(self.value) > MAX_LINE:
-            return True
+        if self.key in UNENCODABLE and (
+            len(self.name) + 2 + longest_word(self.value) > MAX_LINE or not self.value.isascii()
+        ):
+            return True  # nothing to send it as: no encoded words there, no fold inside a word
         if self.addresses is not None and comment_depth(self.value) > BUDGET_COMMENT_DEPTH:
             return True
         return self.key not in BUDGET_UNBOUNDED and self.raw_size > BUDGET_FIELD_VALUE
