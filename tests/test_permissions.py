@@ -278,7 +278,7 @@ def test_the_check_fails_when_a_grant_is_missing_or_too_narrow(recorded: dict[st
     role = copy.deepcopy(roles()["HandleEmailFunction"])
     for policy in role["Properties"]["Policies"]:
         document = policy["PolicyDocument"]
-        document["Statement"] = [s for s in listify(document["Statement"]) if s.get("Sid") != "WriteIndexRecords"]
+        document["Statement"] = [s for s in listify(document["Statement"]) if s.get("Sid") != "WriteIndexRecordsAndQuarantine"]
     put_index = next(c for c in recorded["HandleEmailFunction"] if c.operation == "PutObject")
     assert not allowed(role, authorizations(put_index)[0])
     # A From outside the deployment's domains is refused by the ses:FromAddress condition.

@@ -113,7 +113,34 @@ def test_check_message_drops_loops_and_too_many_hops_and_bounces_oversize() -> N
     assert check_message(forward, looped, Settings()).reason == "loop"
     assert check_message(forward, other_alias, Settings()).action == "forward"
     assert check_message(forward, hops, Settings()).reason == "too-many-hops"
-    assert check_message(forward, parse_message(RAW), Settings(max_message_bytes=10)).reason == "message-too-large"
+    too_big = check_message(forward, parse_message(RAW), Settings(max_message_bytes=10))
+    assert (too_big.action, too_big.notice) == ("forward", "message-too-large")
+
+
+def test_a_message_too_large_to_send_becomes_a_notice_to_its_destinations() -> None:
+    import base64
+
+    fwd, _, sender = forwarder(settings=Settings(max_message_bytes=len(RAW) - 1))
+    (outcome,) = fwd.handle(mail(), TABLE).outcomes
+    assert (outcome.status, outcome.reason) == ("forwarded", "notice-only")
+    ((notice, destinations, _),) = sender.sent
+    assert destinations == ("john.doe@gmail.example", "john@work.example")
+    message = email.message_from_bytes(notice, policy=email.policy.default)
+    assert message["Subject"] == "[not forwarded: too large] hi"
+    assert message["From"].addresses[0].addr_spec == "john@example.com"
+    assert message["Reply-To"].addresses[0].addr_spec == "jane@sender.example"
+    assert message["X-Sesame-Forwarded-For"] == "john@example.com"
+    text = base64.b64decode(notice.split(b"\r\n\r\n", 1)[1]).decode()
+    assert "memory://m1" in text and "jane@sender.example" in text and f"{len(RAW):,} bytes" in text
+
+
+def test_a_rewrite_that_grows_past_the_limit_becomes_a_notice_too() -> None:
+    # The rewritten header block can be longer than the original: the limit is checked on
+    # what would be sent, not only on what arrived.
+    raw = b"From: " + b"x" * 300 + b"@sender.example\r\n\r\n" + b"b" * 100
+    fwd, _, sender = forwarder(raw=raw, settings=Settings(max_message_bytes=len(raw) + 10))
+    (outcome,) = fwd.handle(mail(), TABLE).outcomes
+    assert outcome.reason == "notice-only" and b"Content-Transfer-Encoding: base64" in sender.sent[0][0]
 
 
 SES_AUTH = b"Authentication-Results: amazonses.com;\r\n spf=fail client-ip=192.0.2.1;\r\n dkim=pass header.i=@%s;\r\n dmarc=fail header.from=sender.example;\r\n"
@@ -361,3 +388,20 @@ def test_decisions_serialize_for_logs_and_preview() -> None:
     (group,) = decide(mail("team@example.com"), parse_aliases_toml(
         '[aliases]\n"team@example.com" = ["ghost@example.com", "x@o.example"]\n').table, Settings())
     assert group.as_dict()["warnings"] == ["ghost@example.com: an address of ours with no alias, skipped"]
+
+
+def test_a_verdict_set_to_quarantine_keeps_the_message_and_forwards_nothing() -> None:
+    settings = Settings(verdicts=VerdictPolicy(spam_fail="quarantine"))
+    fwd, store, sender = forwarder(settings=settings)
+    report = fwd.handle(mail("john@example.com", "team@example.com", verdicts=replace(AUTHENTICATED, spam="FAIL")), TABLE)
+    assert [(o.status, o.reason, o.detail) for o in report.outcomes] == [
+        ("dropped", "spam", "quarantined: memory://quarantine/m1")
+    ] * 2
+    assert store.quarantined == {"m1": RAW} and sender.sent == []
+
+
+def test_a_released_message_skips_the_verdicts_and_is_forwarded() -> None:
+    settings = Settings(verdicts=VerdictPolicy(spam_fail="quarantine"))
+    fwd, _, sender = forwarder(settings=settings)
+    report = fwd.handle(mail(verdicts=replace(AUTHENTICATED, spam="FAIL")), TABLE, release=True)
+    assert report.outcomes[0].status == "forwarded" and len(sender.sent) == 1

@@ -386,7 +386,9 @@ def test_forwarder_may_do_exactly_what_its_code_does(resources: dict[str, Any]) 
     bucket = "{MailBucket.Arn}"
     journal = f"{bucket}/{config.DEFAULT_JOURNAL_PREFIX}*"
     assert granted["s3:GetObject"] == [f"{bucket}/{config.DEFAULT_MESSAGE_PREFIX}*", journal]
-    assert granted["s3:PutObject"] == [f"{bucket}/{config.DEFAULT_INDEX_PREFIX}*", journal]
+    assert granted["s3:PutObject"] == [
+        f"{bucket}/{config.DEFAULT_INDEX_PREFIX}*", f"{bucket}/{config.DEFAULT_QUARANTINE_PREFIX}*", journal
+    ]
     assert granted["s3:ListBucket"] == [bucket]
     assert granted["ssm:GetParametersByPath"] == [
         "arn:aws:ssm:us-east-1:123456789012:parameter/sesame",

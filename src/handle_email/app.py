@@ -58,8 +58,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         raise
     forwarder = runtime()
     forwarder.begin(context)
+    # `sesame redrive --from-quarantine` adds {"sesame": {"release": [message ids]}}: SES never
+    # sends that key, and it only lifts the verdicts for the messages it names.
+    released = set(_released(event))
     try:
-        reports = [forwarder.forward(mail) for mail in mails]
+        reports = [forwarder.forward(mail, release=mail.message_id in released) for mail in mails]
     except Exception:
         metrics.add_metric(name="Retries", unit=MetricUnit.Count, value=1)
         raise
@@ -78,6 +81,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # SES reads only "disposition" from a RequestResponse Lambda action; the reports are for
     # callers that invoke the function themselves (sesame redrive).
     return {"disposition": "CONTINUE", "reports": [r.as_dict() for r in reports]}
+
+
+def _released(event: dict[str, Any]) -> list[str]:
+    options = event.get("sesame")
+    ids = options.get("release") if isinstance(options, dict) else None
+    return [i for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
 
 
 def _outcome_metrics(reports: list[MessageReport]) -> None:

@@ -52,12 +52,14 @@ class ForwarderRuntime:
         if self.delivery is not None:
             self.delivery.begin(self.deadline)
 
-    def forward(self, mail: InboundMail) -> MessageReport:
+    def forward(self, mail: InboundMail, *, release: bool = False) -> MessageReport:
         """Forward one message and record its index entry (also for failed and incomplete
-        outcomes, so what went out is on record before the invocation raises)."""
+        outcomes, so what went out is on record before the invocation raises). ``release``:
+        the operator released it from quarantine, so the verdicts are not applied again."""
         alias_config = self.aliases.load()
         settings = alias_config.apply(self.config.settings)
-        report = Forwarder(self.store, self.sender, settings).handle(mail, alias_config.table)
+        forwarder = Forwarder(self.store, self.sender, settings, retention_days=self.config.retention_days)
+        report = forwarder.handle(mail, alias_config.table, release=release)
         self.index.record(mail, report)
         return report
 
@@ -94,7 +96,7 @@ def build_runtime(
     s3 = lazy.get("s3")
     return ForwarderRuntime(
         config=config,
-        store=S3MessageStore(s3, config.bucket, config.message_prefix),
+        store=S3MessageStore(s3, config.bucket, config.message_prefix, config.quarantine_prefix),
         sender=delivery or transport,
         aliases=aliases or SsmAliasStore(lazy.get("ssm"), config.alias_path, config.alias_cache_seconds),
         index=S3OutcomeIndex(s3, config.bucket, config.index_prefix),

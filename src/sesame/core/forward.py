@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sesame.core.addresses import envelope_address
@@ -27,6 +27,7 @@ from sesame.core.aliases import AliasTable
 from sesame.core.bounce import build_dsn
 from sesame.core.event import InboundMail
 from sesame.core.message import Defect, ParsedMessage, parse_message
+from sesame.core.notice import build_notice
 from sesame.core.outcome import Decision, MessageReport, Outcome
 from sesame.core.delivery import OutOfTime
 from sesame.core.policy import check_message, decide, may_bounce
@@ -78,15 +79,19 @@ def plan_message(
     *,
     reporting_mta: str | None = None,
     now: datetime | None = None,
+    kept_at: str = "",
+    kept_until: datetime | None = None,
 ) -> Plan:
     """Parse ``raw`` once, check each decision against it, prepare the header block once and
-    render the copy for each forwarded alias; build the bounce if one may be sent."""
+    render the copy for each forwarded alias (or, for a message too large to send, a notice
+    saying it is ``kept_at``); build the bounce if one may be sent."""
     defects: list[Defect] = []
     failures: dict[int, Outcome] = {}
     try:
         message = parse_message(raw)
-        decisions = tuple(check_message(d, message, settings) for d in decisions)
-        prepared = prepare(message, mail.source) if any(d.action == "forward" for d in decisions) else None
+        decisions = tuple(check_message(d, message, settings, mail) for d in decisions)
+        needs_copy = any(d.action == "forward" and not d.notice for d in decisions)
+        prepared = prepare(message, mail.source) if needs_copy else None
     except Exception as exc:  # noqa: BLE001 - hostile input the core failed to handle: an outcome
         defects.append(Defect("processing-error", type(exc).__name__))
         failed = {
@@ -101,9 +106,19 @@ def plan_message(
     for index, decision in enumerate(decisions):
         if decision.action != "forward":
             continue
-        assert prepared is not None
         try:
-            copies[index] = render(prepared, decision.recipient, settings.from_address(decision.recipient))
+            from_address = settings.from_address(decision.recipient)
+            copy = render(prepared, decision.recipient, from_address) if prepared is not None and not decision.notice else None
+            if copy is None or copy.size > settings.max_message_bytes:
+                why = decision.notice or "message-too-large"
+                decisions = decisions[:index] + (replace(decision, notice=why),) + decisions[index + 1 :]
+                notice = build_notice(
+                    alias=decision.recipient, from_address=from_address, sender=mail.source, subject=mail.subject,
+                    reason=why, size=len(raw), limit=settings.max_message_bytes, received=mail.timestamp,
+                    kept_at=kept_at or "the mail bucket", kept_until=kept_until, now=now or datetime.now(UTC),
+                )
+                copy = RewriteResult(notice, memoryview(b""), (), ())
+            copies[index] = copy
         except Exception as exc:  # noqa: BLE001 - e.g. a From template that gives no address
             defects.append(Defect("processing-error", type(exc).__name__))
             failures[index] = Outcome(decision.recipient, "failed", "unprocessable-message", decision.rule, detail=_describe(exc))
@@ -160,15 +175,27 @@ class Forwarder:
     settings: Settings
     reporting_mta: str | None = None  # the DSN's Reporting-MTA; default: the recipient's domain
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    retention_days: int | None = None  # how long the store keeps a received message
 
-    def handle(self, mail: InboundMail, table: AliasTable) -> MessageReport:
-        decisions = decide(mail, table, self.settings)
+    def handle(self, mail: InboundMail, table: AliasTable, *, release: bool = False) -> MessageReport:
+        decisions = decide(mail, table, self.settings, release=release)
+        if any(d.action == "quarantine" for d in decisions):
+            kept = self.store.quarantine(mail)  # an infrastructure failure raises: Lambda retries
+            outcomes = tuple(
+                Outcome(d.recipient, "dropped", d.reason, d.rule, detail=f"quarantined: {kept}")
+                if d.action == "quarantine"
+                else Outcome(d.recipient, "dropped", d.reason, d.rule)
+                for d in decisions
+            )
+            return MessageReport.for_mail(mail, outcomes)
         if not any(d.action != "drop" for d in decisions):
             outcomes = tuple(Outcome(d.recipient, "dropped", d.reason, d.rule) for d in decisions)
             return MessageReport.for_mail(mail, outcomes)
         raw = self.store.fetch(mail)  # an infrastructure failure raises: Lambda retries
         plan = plan_message(
-            mail, raw, decisions, self.settings, reporting_mta=self.reporting_mta, now=self.clock()
+            mail, raw, decisions, self.settings, reporting_mta=self.reporting_mta, now=self.clock(),
+            kept_at=self.store.location(mail),
+            kept_until=mail.timestamp + timedelta(days=self.retention_days) if self.retention_days else None,
         )
         outcomes: dict[int, Outcome] = dict(plan.failures)
         run = _Run(mail)
@@ -205,6 +232,9 @@ class Forwarder:
             ids.append(run.last_id)
             sent.extend(batch)
             run.already_sent.update(d.lower() for d in batch)
+        if decision.notice:
+            detail = f"{decision.notice}: a notice was sent instead of the message, which is kept"
+            return Outcome(decision.recipient, "forwarded", "notice-only", decision.rule, tuple(sent), tuple(ids), detail)
         return Outcome(decision.recipient, "forwarded", decision.reason, decision.rule, tuple(sent), tuple(ids))
 
     def _bounce(self, run: _Run, decisions: tuple[Decision, ...], bounce: Bounce) -> dict[int, Outcome]:

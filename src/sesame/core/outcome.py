@@ -25,6 +25,9 @@ class Decision:
     destinations: tuple[str, ...] = ()
     status_code: str | None = None  # enhanced status code for a bounce, e.g. 5.1.1
     warnings: tuple[str, ...] = ()
+    notice: str | None = None  # forward only a notice, for this reason (the message cannot be sent)
+    block: tuple[str, ...] = ()  # senders whose mail to this recipient is dropped
+    allow: tuple[str, ...] = ()  # when set, only these senders (authenticated) reach it
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -38,6 +41,8 @@ class Decision:
             data["status_code"] = self.status_code
         if self.warnings:
             data["warnings"] = list(self.warnings)
+        if self.notice:
+            data["notice"] = self.notice
         return data
 
 
