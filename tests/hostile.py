@@ -701,8 +701,8 @@ def _envelopes(draw: st.DrawFn) -> Envelope:
     return Envelope(
         sender=sender,
         usable=usable,
-        spam=draw(choice(("PASS", "PASS", "PASS", "FAIL", "GRAY"))),
-        virus=draw(choice(("PASS", "PASS", "PASS", "FAIL"))),
+        spam=draw(choice(("PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "FAIL", "GRAY"))),
+        virus=draw(choice(("PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "FAIL"))),
         spf=draw(choice(STATUSES)),
         dkim=draw(choice(STATUSES)),
         dmarc=dmarc,

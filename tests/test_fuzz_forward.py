@@ -68,7 +68,7 @@ from hostile import (
     hostile_messages,
     message_from_fields,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from sesame.core.alias_config import parse_aliases_toml
@@ -130,6 +130,8 @@ RECIPIENTS = [
     "nobody@example.com", "anyone@catchall.example", "J\u00f6rg@catchall.example", '"quoted local"@catchall.example',
 ]
 recipient_lists = st.lists(st.sampled_from(RECIPIENTS), min_size=1, max_size=5, unique=True)
+# At least one recipient that bounces (unknown), so a DSN is always considered.
+bouncing_recipient_lists = recipient_lists.map(lambda rs: ["nobody@example.com", *[r for r in rs if r != "nobody@example.com"]])
 RECEIVED_AT = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
 
 
@@ -463,6 +465,10 @@ def forward(message: HostileMessage, recipients: list[str]) -> None:
         check_dsn(data, destinations, message, [o.recipient for o in bounced])
         accounted.add(ses_id)
     assert accounted == set(by_id), f"outcomes: sends {sorted(set(by_id) - accounted)} are in no outcome"
+    # What was exercised (shown by --hypothesis-show-statistics).
+    exercised = sorted({f"{o.status}/{o.reason}" for o in report.outcomes})
+    event("outcomes: " + ", ".join(exercised))
+    event("a DSN was sent" if dsn_ids else "no DSN")
 
 
 # --- the properties ------------------------------------------------------------------------------
@@ -482,6 +488,14 @@ def test_rewrite_of_hostile_mail_keeps_every_invariant(message: HostileMessage) 
 def test_forwarder_turns_hostile_mail_into_outcomes_and_clean_copies(message: HostileMessage, recipients: list[str]) -> None:
     """GIVEN any hostile message to several aliases WHEN the forwarder handles it THEN every
     recipient has an outcome and every copy and DSN sent keeps rules 1-9."""
+    forward(message, recipients)
+
+
+@PROFILE
+@given(hostile_messages, bouncing_recipient_lists)
+def test_bounce_goes_only_to_an_authenticated_sender(message: HostileMessage, recipients: list[str]) -> None:
+    """GIVEN any hostile message to an unknown address (and maybe aliases) WHEN the forwarder
+    handles it THEN a DSN goes out only when rule 9 allows it, and it keeps rule 9."""
     forward(message, recipients)
 
 
