@@ -63,7 +63,7 @@ class Sizes:
 
 
 CI_SIZES = Sizes(extra_fields=10, text=120, list_elements=4, bulk_addresses=120, depth=1500, received=34, repeat=300, body=200)
-LONG_SIZES = Sizes(extra_fields=60, text=2000, list_elements=10, bulk_addresses=6000, depth=20000, received=40, repeat=30000, body=5000)
+LONG_SIZES = Sizes(extra_fields=40, text=1000, list_elements=10, bulk_addresses=3000, depth=5000, received=40, repeat=10000, body=3000)
 LONG = os.environ.get("SESAME_FUZZ", "").lower() == "long"
 SIZES = LONG_SIZES if LONG else CI_SIZES
 
