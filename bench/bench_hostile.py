@@ -173,11 +173,19 @@ def child(path: str) -> None:
             return f"ses-{self.sends}"
 
     class OneMessageStore:
+        """The message store port (sesame.core.ports.MessageStore) over one message in memory."""
+
         def __init__(self, raw: bytes) -> None:
             self.raw = raw
 
         def fetch(self, mail):  # type: ignore[no-untyped-def]
             return self.raw
+
+        def location(self, mail):  # type: ignore[no-untyped-def]
+            return f"memory://{mail.message_id}"
+
+        def quarantine(self, mail):  # type: ignore[no-untyped-def]
+            return f"memory://quarantine/{mail.message_id}"
 
     table = parse_aliases_toml(
         "[aliases]\n" + "".join(f'"{a}" = ["dest{i}@gmail.example"]\n' for i, a in enumerate(ALIASES))
