@@ -229,7 +229,7 @@ class HostileMessage:
         return found[0] if found else None
 
 
-# --- drawing helpers ------------------------------------------------------------------------------
+# --- drawing shortcuts ----------------------------------------------------------------------------
 # Strategies are built once, at import: building them inside a draw costs hypothesis a
 # validation pass each time, which made generation ten times slower.
 
