@@ -10,15 +10,26 @@ SAM      := $(SAM_VENV)/bin/sam
 CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV := .tools/checkov
 CHECKOV      := $(CHECKOV_VENV)/bin/checkov
-# `sam build` for the python3.13 runtime needs a 3.13 interpreter on PATH.
-PY313_DIR ?= $(shell pyenv root 2>/dev/null)/versions/3.13.0/bin
+# Python 3.13, the Lambda runtime: `sam build` needs it on PATH and the suite runs under it too.
+# First a python3.13 on PATH that runs (a pyenv shim for a version not selected is on PATH but
+# does not run), then pyenv's newest 3.13.x. Set PY313_DIR to its bin folder to choose another.
+ifeq ($(origin PY313_DIR),undefined)
+PY313_DIR := $(shell \
+  if python3.13 -c 'import sys' >/dev/null 2>&1; then \
+    dirname "$$(python3.13 -c 'import sys; print(sys.executable)')"; \
+  else \
+    root="$$(pyenv root 2>/dev/null || echo "$${PYENV_ROOT:-$$HOME/.pyenv}")"; \
+    ls -d "$$root"/versions/3.13.*/bin 2>/dev/null | sort -V | \
+      while read -r dir; do test -x "$$dir/python3.13" && echo "$$dir"; done | tail -n 1; \
+  fi)
+endif
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 # The Lambda runtime is Python 3.13; the suite runs there too.
 VENV313 := .tools/py313
 
-.PHONY: venv run test unit test-py313 lint checkov build bench chaos catalog clean
+.PHONY: venv run test unit test-py313 lint checkov build bench fuzz chaos py313 catalog clean
 
 venv: $(VENV)/.installed
 
@@ -53,8 +64,18 @@ checkov: venv $(CHECKOV)
 unit: venv
 	$(BIN)/pytest
 
-$(VENV313)/.installed: pyproject.toml
-	@test -x "$(PY313_DIR)/python3.13" || { echo "the Python 3.13 run needs python3.13: set PY313_DIR to its bin folder" >&2; exit 1; }
+# Said before anything slow is installed, so a missing 3.13 costs seconds, not minutes.
+py313:
+	@if test -n "$(PY313_DIR)" && test -x "$(PY313_DIR)/python3.13"; then \
+	  echo "Python 3.13 (the Lambda runtime): $(PY313_DIR)/python3.13"; \
+	else \
+	  echo "No Python 3.13 found. 'make test' and 'make build' need it (the Lambda runtime is python3.13)." >&2; \
+	  echo "Looked for: a working python3.13 on PATH, then \$$(pyenv root)/versions/3.13.*/bin/python3.13." >&2; \
+	  echo "Install one (e.g. 'pyenv install 3.13') or run: make $(or $(MAKECMDGOALS),test) PY313_DIR=/path/to/python3.13/bin" >&2; \
+	  exit 1; \
+	fi
+
+$(VENV313)/.installed: pyproject.toml | py313
 	"$(PY313_DIR)/python3.13" -m venv $(VENV313)
 	$(VENV313)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV313)/bin/python -m pip install --quiet -e '.[dev]'
@@ -63,13 +84,12 @@ $(VENV313)/.installed: pyproject.toml
 test-py313: $(VENV313)/.installed
 	$(VENV313)/bin/pytest -q -p no:cacheprovider
 
-test: venv lint build test-py313
+test: py313 venv lint build test-py313
 	$(BIN)/pytest --cov=sesame.core --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=95
 
 # src/Makefile does the packaging (template.yaml: BuildMethod makefile); then every module
 # shipped must have valid unchecked-hash bytecode for the runtime's Python.
-build: $(SAM)
-	@test -x "$(PY313_DIR)/python3.13" || { echo "sam build needs python3.13: set PY313_DIR to its bin folder" >&2; exit 1; }
+build: py313 $(SAM)
 	PATH="$(PY313_DIR):$$PATH" $(SAM) build --template template.yaml
 	"$(PY313_DIR)/python3.13" tests/bundle_check.py .aws-sam/build/HandleEmailFunction .aws-sam/build/DeadLetterFunction
 
@@ -80,7 +100,13 @@ bench: venv
 	$(BIN)/python bench/bench_preview.py || status=1; \
 	$(BIN)/python bench/bench_local.py || status=1; \
 	PY313_DIR="$(PY313_DIR)" $(BIN)/python bench/bench_handler.py || status=1; \
+	$(BIN)/python bench/bench_hostile.py || status=1; \
 	exit $$status
+
+# The hostile-mail property tests with more examples and far larger messages (~5-10 min;
+# SESAME_FUZZ_EXAMPLES=N sets the examples per test).
+fuzz: venv
+	SESAME_FUZZ=long $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz_forward.py
 
 # 500 messages of 1 to 120 destinations through `sesame local --faults`, at fault rates 0.2 and 0.05.
 chaos: venv
