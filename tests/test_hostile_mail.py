@@ -87,7 +87,7 @@ def test_GIVEN_hundreds_of_nested_comments_WHEN_the_handler_runs_THEN_it_returns
         raw = raw.replace(b"From: jane@sender.example\r\n", b"", 1)
     aws["s3"].put_object(Bucket=BUCKET, Key=f"messages/{MESSAGE_ID}", Body=raw)
 
-    assert app.lambda_handler(load_event("ses_email_receiving.json"), Context()) == {"disposition": "CONTINUE"}
+    assert app.lambda_handler(load_event("ses_email_receiving.json"), Context())["disposition"] == "CONTINUE"
 
     (record,) = processed(caplog)
     assert [o["status"] for o in record["outcomes"]] == ["forwarded", "forwarded"]

@@ -24,6 +24,10 @@ _runtime: ForwarderRuntime | None = None
 class DeliveryFailed(RuntimeError):
     """SES refused a message for good; raised after recording it so the DLQ keeps the event."""
 
+    def __init__(self, message: str, reports: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.reports = reports or []  # what an in-process redrive shows
+
 
 def runtime() -> ForwarderRuntime:
     global _runtime
@@ -50,12 +54,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     forwarder = runtime()
     forwarder.begin(context)
     failed = []
+    reports = []
     for mail in mails:
         report = forwarder.forward(mail)
+        reports.append(report.as_dict())
         logger.info("message processed", extra={"sesame": report.as_dict()})
         for outcome in report.outcomes:
             metrics.add_metric(name=outcome.status.capitalize(), unit=MetricUnit.Count, value=1)
         failed.extend(f"{report.message_id} {o.recipient}: {o.detail}" for o in report.failed)
     if failed:
-        raise DeliveryFailed("; ".join(failed))
-    return {"disposition": "CONTINUE"}
+        raise DeliveryFailed("; ".join(failed), reports)
+    # SES reads only "disposition" from a RequestResponse Lambda action (SES Developer Guide,
+    # "Invoke Lambda function action": an answer without a valid disposition continues the
+    # rule set), so the reports ride along for `sesame redrive --invoke`.
+    return {"disposition": "CONTINUE", "reports": reports}
