@@ -260,9 +260,14 @@ def test_given_complaints_through_one_alias_when_handled_then_the_alarm_gauge_co
     deliver(body("complaint"), body("complaint", complaint__feedbackId="second",
                                     complaint__complainedRecipients=[{"emailAddress": "john@work.example"}]))
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    (emitted,) = metrics
+    (emitted,) = [m for m in metrics if "AliasComplaints" in m]  # the function's own blob
     assert emitted["Complaints"] == [1.0, 1.0] and emitted["AliasComplaints"] == [1.0, 2.0]
     assert emitted["Suppressions"] == [1.0, 1.0]
+    # ... and one count per destination and per alias, for the dashboard and `sesame status`.
+    singles = sorted((m["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][-1], m.get("destination") or m.get("alias"))
+                     for m in metrics if "Complaints" in m and "AliasComplaints" not in m)
+    assert singles == [("alias", "john@example.com"), ("alias", "john@example.com"),
+                       ("destination", "john.doe@gmail.example"), ("destination", "john@work.example")]
 
 
 def test_given_a_delay_and_a_reject_when_handled_then_they_are_recorded_and_suppress_nothing(aws: dict[str, Any]) -> None:

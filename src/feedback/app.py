@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -55,7 +55,13 @@ def handle_feedback(record: SQSRecord) -> None:
     if applied.alias_complaints is not None:
         # A gauge, read with Maximum: the most complaints one alias drew in the last 7 days.
         metrics.add_metric(name="AliasComplaints", unit=MetricUnit.Count, value=applied.alias_complaints)
-    # One line per destination, so Logs Insights counts by destination (the dashboard does).
+    if event.kind in ("bounce", "complaint"):
+        # Per destination and per alias, for the dashboard and `sesame status` (7 days). A
+        # series exists only for a destination or alias that bounced or complained.
+        for recipient in event.recipients:
+            _count(METRIC_BY_KIND[event.kind], "destination", recipient.address)
+            if event.alias:
+                _count(METRIC_BY_KIND[event.kind], "alias", event.alias)
     for recipient, effect in zip(event.recipients, applied.effects, strict=True):
         logger.info(
             "ses feedback",
@@ -66,6 +72,12 @@ def handle_feedback(record: SQSRecord) -> None:
                 "alias_complaints": applied.alias_complaints,
             }},
         )
+
+
+def _count(name: str, dimension: str, value: str) -> None:
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace="Sesame",
+                       default_dimensions={"service": "sesame-feedback", dimension: value[:1024]}):
+        pass
 
 
 @logger.inject_lambda_context(clear_state=True)
