@@ -11,12 +11,12 @@ import sys
 from collections.abc import Sequence
 
 from sesame import __version__
-from sesame.cli import activate, aliases, local, preview, query, redrive, status
+from sesame.cli import activate, aliases, local, preview, query, redrive, status, suppressions
 from sesame.cli.common import CommandError
 
 # In the order `sesame --help` lists them: the operator's loop (activate, status, query,
-# redrive), then the tools.
-COMMANDS = [activate, status, query, redrive, aliases, preview, local]
+# redrive, suppressions), then the tools.
+COMMANDS = [activate, status, query, redrive, suppressions, aliases, preview, local]
 
 
 def build_parser() -> argparse.ArgumentParser:
