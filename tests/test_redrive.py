@@ -386,3 +386,59 @@ def test_given_an_error_and_no_report_when_summarized_then_it_still_fails_and_na
         "m1 from <s@x>: still failing: Boom: no",
         "  (before the error) failed: sent now to a@x.example; redrive-error",
     ]
+
+
+# --- --local: a running `sesame local`, from its endpoints.json ----------------------------------
+
+
+def test_given_a_running_local_stack_when_redriven_with_local_then_its_queue_and_endpoints_are_used(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from moto.server import ThreadedMotoServer
+
+    from sesame.core.alias_config import parse_aliases_toml, to_parameters
+    from mail_scenarios import ALIASES
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+
+        def client(service: str) -> Any:
+            return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1")
+
+        # GIVEN what local mode creates (moto in a child process there; a thread here) and
+        # describes in endpoints.json, with a dead letter waiting in its queue
+        client("s3").create_bucket(Bucket=BUCKET)
+        client("s3").put_object(Bucket=BUCKET, Key=f"messages/{QUEUED.message_id}", Body=QUEUED.raw)
+        for name, value in to_parameters(parse_aliases_toml(ALIASES), "/sesame").items():
+            client("ssm").put_parameter(Name=name, Value=value, Type="String")
+        client("dynamodb").create_table(
+            TableName=TABLE, AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}], BillingMode="PAY_PER_REQUEST")
+        client("sesv2").create_email_identity(EmailIdentity="example.com")
+        queue = client("sqs").create_queue(QueueName="sesame-local-DeadLetterQueue")["QueueUrl"]
+        record = json.loads(load_event("sqs_dead_letter.json")["Records"][0]["body"])
+        record["requestPayload"] = QUEUED.event(TODAY)
+        client("sqs").send_message(QueueUrl=queue, MessageBody=json.dumps(record))
+        (tmp_path / "endpoints.json").write_text(json.dumps({
+            "version": 1, "region": "us-east-1", "account": "123456789012",
+            "credentials": {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
+            "moto": {"endpoint": endpoint}, "ses": {"endpoint": endpoint}, "bucket": BUCKET,
+            "queues": {"DeadLetterQueue": {"url": queue, "arn": "arn:aws:sqs:us-east-1:123456789012:sesame-local-DeadLetterQueue"}},
+            "tables": [TABLE],
+            "functions": {"HandleEmailFunction": {"name": "sesame-local-HandleEmailFunction", "arn": "arn",
+                                                  "handler": "handle_email.app.lambda_handler", "environment": FORWARDER_ENV}},
+        }))
+
+        # WHEN redriven locally
+        assert main(["redrive", "--all", "--local", "--state-dir", str(tmp_path)]) == 0
+
+        # THEN it went to every destination through the local endpoints, and the record is gone.
+        out = capsys.readouterr().out
+        assert "team@example.com forwarded: sent now to john.doe@gmail.example, john@work.example, ann@example.org" in out
+        attributes = client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+        assert attributes["ApproximateNumberOfMessages"] == attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+    finally:
+        server.stop()
