@@ -29,6 +29,27 @@ def _fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_DEV", "false")
 
 
+LEDGER_TABLE = "sesame-idempotency"
+
+
+def create_ledger_table(name: str = LEDGER_TABLE) -> None:
+    """The idempotency table as the template declares it (hash key id, TTL expiration)."""
+    import boto3
+
+    boto3.client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_send_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The delivery protocol waits 0.2-1 s between attempts of a send; tests need not."""
+    monkeypatch.setattr("sesame.core.delivery.BACKOFF_SECONDS", (0.0, 0.0))
+
+
 def load_event(name: str) -> dict[str, Any]:
     """A real-shaped event from ``events/`` (the same files ``sam local invoke -e`` takes)."""
     return json.loads((EVENTS / name).read_text())

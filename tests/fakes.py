@@ -14,6 +14,15 @@ class MemoryStore:
     messages: dict[str, bytes] = field(default_factory=dict)
     fetched: list[str] = field(default_factory=list)
 
+    quarantined: dict[str, bytes] = field(default_factory=dict)
+
+    def location(self, mail: InboundMail) -> str:
+        return f"memory://{mail.message_id}"
+
+    def quarantine(self, mail: InboundMail) -> str:
+        self.quarantined[mail.message_id] = self.messages[mail.message_id]
+        return f"memory://quarantine/{mail.message_id}"
+
     def fetch(self, mail: InboundMail) -> bytes:
         self.fetched.append(mail.message_id)
         return self.messages[mail.message_id]

@@ -103,9 +103,24 @@ def test_set_and_rm_one_alias(endpoint: str, ssm: object) -> None:
     assert missing.returncode == 2 and "no alias first_last+x@example.com" in missing.stderr
 
 
+def test_sender_lists_are_set_listed_imported_and_exported(endpoint: str, ssm: object, tmp_path: Path) -> None:
+    result = sesame(endpoint, "set", "boss@example.com", "me@o.example", "--allow", "CEO@work.example", "--block", "@spam.example")
+    assert result.returncode == 0, result.stderr
+    listed = sesame(endpoint, "list").stdout
+    assert "(blocks @spam.example)" in listed and "(only from ceo@work.example)" in listed
+    source = tmp_path / "aliases.toml"
+    source.write_text('[senders]\nblock = ["@junk.example"]\n[aliases]\n"a@example.com" = { to = ["x@o.example"], block = ["*.ads.example"] }\n')
+    assert sesame(endpoint, "import", str(source)).returncode == 0
+    assert "blocked for every alias: @junk.example" in sesame(endpoint, "list").stdout
+    exported = tmp_path / "out.toml"
+    assert sesame(endpoint, "export", "--output", str(exported)).returncode == 0
+    assert load_aliases_file(exported).table == load_aliases_file(source).table
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (["set", "a@example.com", "x@o.example", "--block", "nonsense"], "not an email address"),
         (["set", "not-an-address", "a@o.example"], "not an email address"),
         (["set", "a@example.com", "a@o.example", "--expires", "soon"], "use YYYY-MM-DD"),
         (["import", "missing.toml"], "missing.toml: No such file"),

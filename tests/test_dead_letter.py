@@ -1,5 +1,5 @@
-"""The dead-letter function under moto: keep, index and report each failure; poison records
-do not hold back the rest of the batch."""
+"""The dead-letter function under moto: keep, index and report each failure once; poison
+records are kept and reported too, and never hold back the rest of the batch."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import load_event
+from conftest import LEDGER_TABLE, create_ledger_table, load_event
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
@@ -31,9 +31,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv(config.BUCKET, BUCKET)
     monkeypatch.setenv(config.OPERATOR_EMAIL, "ops@example.com")
     monkeypatch.setenv(config.NOTIFY_FROM, "sesame@example.com")
+    monkeypatch.setenv(config.IDEMPOTENCY_TABLE, LEDGER_TABLE)
     with mock_aws():
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
+        create_ledger_table()
         boto3.client("sesv2").create_email_identity(EmailIdentity="example.com")
         app.use_runtime(None)
         yield s3
@@ -81,17 +83,69 @@ def test_given_the_forwarder_already_indexed_the_message_then_its_record_is_kept
     assert context["raw_message"] is None  # the raw message was already gone; the report says so
 
 
-def test_given_a_batch_with_one_poison_record_then_only_it_fails(aws: Any) -> None:
+def test_given_a_batch_with_a_poison_record_then_it_is_kept_and_reported_and_the_rest_goes_on(aws: Any) -> None:
     event = load_event("sqs_dead_letter.json")
     good = event["Records"][0]
     poison = copy.deepcopy(good) | {"messageId": "poison-1", "body": "this is not json"}
-    second = copy.deepcopy(good) | {"messageId": "good-2"}
+    other = json.loads(good["body"])
+    other["requestContext"]["requestId"] = "another-failed-invocation"
+    second = copy.deepcopy(good) | {"messageId": "good-2", "body": json.dumps(other)}
     event["Records"] = [poison, good, second]
 
     result = app.lambda_handler(event, Context())
 
-    assert result == {"batchItemFailures": [{"itemIdentifier": "poison-1"}]}
-    assert len(sent()) == 2  # both good records reported despite the poison one before them
+    # Nothing is left for SQS to retry five times and park: the poison record is kept and
+    # reported, the two dead-letterings of the message (two failed invocations) reported once each.
+    assert result == {"batchItemFailures": []}
+    (kept,) = aws.list_objects_v2(Bucket=BUCKET, Prefix="error/poison/")["Contents"]
+    assert json.loads(aws.get_object(Bucket=BUCKET, Key=kept["Key"])["Body"].read())["body"] == "this is not json"
+    subjects = sorted(email.message_from_string(m.raw_data, policy=email.policy.default)["Subject"] for m in sent())
+    assert subjects == ["[sesame] forwarding failed for message from jane@sender.example"] * 2 + [
+        "[sesame] unreadable dead-letter record"
+    ]
+
+
+def test_given_the_same_record_delivered_twice_then_one_report_and_one_count(
+    aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # SQS delivers a record again after a partial batch failure or a timeout: doing it twice
+    # must not email the operator twice nor count the message twice.
+    aws.put_object(Bucket=BUCKET, Key=f"messages/{MESSAGE_ID}", Body=b"Subject: x\r\n\r\nbody\r\n")
+    app.lambda_handler(load_event("sqs_dead_letter.json"), Context())
+    first = capsys.readouterr().out
+    app.lambda_handler(load_event("sqs_dead_letter.json"), Context())
+    second = capsys.readouterr().out
+    assert len(sent()) == 1
+    assert '"MessagesReceived":[1.0]' in first and '"Failed":[1.0,1.0]' in first
+    assert "MessagesReceived" not in second and '"DeadLetterRecords":[1.0]' in second
+
+
+def test_given_a_record_failing_on_its_last_receive_then_a_last_resort_line_and_metric(
+    aws: Any, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = load_event("sqs_dead_letter.json")
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "5"
+    runtime = app.runtime()
+
+    def broken(*_: Any, **__: Any) -> None:
+        raise ConnectionError("S3 is down")
+
+    monkeypatch.setattr(runtime, "handle", broken)
+    result = app.lambda_handler(event, Context())
+    assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    out = capsys.readouterr().out
+    assert '"UnreportedFailures":[1.0]' in out and '"DeadLetterRecordFailures":[1.0]' in out
+    assert any("giving up on a dead-letter record" in r.getMessage() for r in caplog.records)
+
+
+def test_given_too_little_time_left_then_the_record_goes_back_untouched(aws: Any) -> None:
+    class Late(Context):
+        def get_remaining_time_in_millis(self) -> int:
+            return 10_000
+
+    result = app.lambda_handler(load_event("sqs_dead_letter.json"), Late())
+    assert result["batchItemFailures"] and sent() == []
+    assert "Contents" not in aws.list_objects_v2(Bucket=BUCKET, Prefix="error/")
 
 
 def test_given_the_plain_dlq_shape_then_the_error_comes_from_attributes() -> None:

@@ -9,7 +9,7 @@ from unittest import mock
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 from conftest import load_event
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -59,27 +59,56 @@ def event() -> dict[str, Any]:
     return e
 
 
-def test_given_the_second_batch_fails_when_lambda_retries_then_nothing_is_sent_twice(aws: Any) -> None:
+def test_given_the_second_batch_fails_when_lambda_retries_then_nothing_is_sent_twice(
+    aws: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     real_call = boto3.client("sesv2").__class__._make_api_call
     calls = {"n": 0}
 
     def flaky(self: Any, operation: str, params: dict[str, Any]) -> Any:
         if operation == "SendEmail":
             calls["n"] += 1
-            if calls["n"] == 2:
+            if 2 <= calls["n"] <= 4:  # batch 2 throttled on each of its three attempts
                 raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "slow down"}}, operation)
         return real_call(self, operation, params)
 
     with mock.patch("botocore.client.BaseClient._make_api_call", flaky):
-        with pytest.raises(ClientError, match="TooManyRequestsException"):
+        with pytest.raises(app.RetryLater, match="TooManyRequestsException"):
             app.lambda_handler(event(), Context())
         assert len(sent_destinations()) == 50  # the first batch went out before the throttle
+        # What went out is on record before the invocation raised (not "delivered to nobody").
+        partial = json.loads(aws.get_object(Bucket=BUCKET, Key=f"index/2026/11/20/{MESSAGE_ID}.json")["Body"].read())
+        (outcome,) = partial["outcomes"]
+        assert (outcome["status"], outcome["reason"], len(outcome["destinations"])) == ("failed", "send-failed", 50)
 
         app.lambda_handler(event(), Context())  # Lambda's async retry
 
     destinations = sent_destinations()
     assert len(destinations) == 120 and len(set(destinations)) == 120  # every address exactly once
-    assert calls["n"] == 4  # batch 1, failed batch 2, then only batches 2 and 3 on the retry
+    assert calls["n"] == 6  # batch 1, batch 2 three times, then only batches 2 and 3 on the retry
+    final = json.loads(aws.get_object(Bucket=BUCKET, Key=f"index/2026/11/20/{MESSAGE_ID}.json")["Body"].read())
+    assert final["outcomes"][0]["status"] == "forwarded" and len(final["outcomes"][0]["destinations"]) == 120
+
+
+def test_given_a_lost_ses_answer_then_one_extra_copy_at_most_and_the_metric_counts_it(
+    aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_call = boto3.client("sesv2").__class__._make_api_call
+    calls = {"n": 0}
+
+    def lost(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        response = real_call(self, operation, params)
+        if operation == "SendEmail":
+            calls["n"] += 1
+            if calls["n"] == 1:  # SES took it; the answer never came back
+                raise ReadTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com")
+        return response
+
+    with mock.patch("botocore.client.BaseClient._make_api_call", lost):
+        app.lambda_handler(event(), Context())
+    destinations = sent_destinations()
+    assert len(destinations) == 170 and len(set(destinations)) == 120  # batch 1 twice, nothing else
+    assert '"PossibleDuplicates":[1.0]' in capsys.readouterr().out
 
 
 def test_given_a_successful_run_when_the_same_event_comes_again_then_no_new_sends(aws: Any) -> None:

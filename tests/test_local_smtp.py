@@ -149,17 +149,18 @@ def test_an_unknown_alias_on_our_domain_is_bounced_by_the_forwarder(local: Local
     assert b"mailer-daemon@example.com" in split(dsn.read_bytes())[0]
 
 
-def test_30_mb_goes_through_intact(local: LocalMode) -> None:
-    payload = base64.encodebytes(os.urandom(22 * 1024 * 1024)).replace(b"\n", CRLF)
+def test_29_mb_goes_through_intact(local: LocalMode) -> None:
+    # Just under the 30,000,000 raw bytes SES v2 can send (40 MB after base64).
+    payload = base64.encodebytes(os.urandom(21 * 1000 * 1000)).replace(b"\n", CRLF)
     big = message(subject="big", body=payload)
-    assert len(big) > 30 * 1024 * 1024
+    assert 28_000_000 < len(big) < 30_000_000
     started = time.monotonic()
     summary = delivered(local, "anyone@example.com", big)
     elapsed = time.monotonic() - started
     (path,) = [Path(p) for p in summary["outbox"]]
     assert split(path.read_bytes())[1] == payload
     assert summary["outcomes"][0]["status"] == "forwarded"
-    print(f"30 MB message: SMTP in to outbox in {elapsed:.2f} s")
+    print(f"29 MB message: SMTP in to outbox in {elapsed:.2f} s")
 
 
 def test_200_messages_over_4_connections_each_get_one_outcome(local: LocalMode) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from sesame.adapters.notify import SesNotifier, build_report
+from sesame.adapters.notify import build_report
+from sesame.adapters.ses import SesRawSender
 
 NOW = datetime(2026, 11, 20, 9, 15, 2, tzinfo=UTC)
 
@@ -33,7 +34,8 @@ def test_given_a_report_when_it_is_sent_then_the_content_is_raw_not_simple() -> 
     # Simple content is authorized as ses:SendEmail, which the functions are not granted.
     client = RecordingSesV2()
 
-    message_id = SesNotifier(client, "sesame@example.com", "ops@example.com").notify("subject", "text\n")
+    report_bytes = build_report("sesame@example.com", "ops@example.com", "subject", "text\n")
+    message_id = SesRawSender(client).send_raw(report_bytes, ["ops@example.com"], key="m1:report-x")
 
     (request,) = client.requests
     assert message_id == "0100018c-report"

@@ -296,8 +296,9 @@ def _run_feedback() -> None:
 def test_the_recorder_sees_what_each_function_does(recorded: dict[str, list[Call]]) -> None:
     operations = {name: {(c.service, c.operation) for c in calls} for name, calls in recorded.items()}
     assert {("s3", "GetObject"), ("s3", "PutObject"), ("ssm", "GetParametersByPath"),
-            ("sesv2", "SendEmail"), ("dynamodb", "PutItem")} <= operations["HandleEmailFunction"]
-    assert {("s3", "CopyObject"), ("s3", "PutObject"), ("sesv2", "SendEmail")} <= operations["DeadLetterFunction"]
+            ("sesv2", "SendEmail"), ("dynamodb", "UpdateItem")} <= operations["HandleEmailFunction"]
+    assert {("s3", "CopyObject"), ("s3", "PutObject"), ("s3", "GetObject"), ("sesv2", "SendEmail"),
+            ("dynamodb", "UpdateItem")} <= operations["DeadLetterFunction"]
     assert operations["FeedbackFunction"] == {("s3", "PutObject"), ("dynamodb", "UpdateItem")}
 
 
@@ -350,7 +351,7 @@ def test_the_check_fails_when_a_grant_is_missing_or_too_narrow(recorded: dict[st
     role = copy.deepcopy(roles()["HandleEmailFunction"])
     for policy in role["Properties"]["Policies"]:
         document = policy["PolicyDocument"]
-        document["Statement"] = [s for s in listify(document["Statement"]) if s.get("Sid") != "WriteIndexRecords"]
+        document["Statement"] = [s for s in listify(document["Statement"]) if s.get("Sid") != "WriteIndexRecordsAndQuarantine"]
     put_index = next(c for c in recorded["HandleEmailFunction"] if c.operation == "PutObject")
     assert not allowed(role, authorizations(put_index)[0])
     # A From outside the deployment's domains is refused by the ses:FromAddress condition.

@@ -113,7 +113,34 @@ def test_check_message_drops_loops_and_too_many_hops_and_bounces_oversize() -> N
     assert check_message(forward, looped, Settings()).reason == "loop"
     assert check_message(forward, other_alias, Settings()).action == "forward"
     assert check_message(forward, hops, Settings()).reason == "too-many-hops"
-    assert check_message(forward, parse_message(RAW), Settings(max_message_bytes=10)).reason == "message-too-large"
+    too_big = check_message(forward, parse_message(RAW), Settings(max_message_bytes=10))
+    assert (too_big.action, too_big.notice) == ("forward", "message-too-large")
+
+
+def test_a_message_too_large_to_send_becomes_a_notice_to_its_destinations() -> None:
+    import base64
+
+    fwd, _, sender = forwarder(settings=Settings(max_message_bytes=len(RAW) - 1))
+    (outcome,) = fwd.handle(mail(), TABLE).outcomes
+    assert (outcome.status, outcome.reason) == ("forwarded", "notice-only")
+    ((notice, destinations, _),) = sender.sent
+    assert destinations == ("john.doe@gmail.example", "john@work.example")
+    message = email.message_from_bytes(notice, policy=email.policy.default)
+    assert message["Subject"] == "[not forwarded: too large] hi"
+    assert message["From"].addresses[0].addr_spec == "john@example.com"
+    assert message["Reply-To"].addresses[0].addr_spec == "jane@sender.example"
+    assert message["X-Sesame-Forwarded-For"] == "john@example.com"
+    text = base64.b64decode(notice.split(b"\r\n\r\n", 1)[1]).decode()
+    assert "memory://m1" in text and "jane@sender.example" in text and f"{len(RAW):,} bytes" in text
+
+
+def test_a_rewrite_that_grows_past_the_limit_becomes_a_notice_too() -> None:
+    # The rewritten header block can be longer than the original: the limit is checked on
+    # what would be sent, not only on what arrived.
+    raw = b"From: " + b"x" * 300 + b"@sender.example\r\n\r\n" + b"b" * 100
+    fwd, _, sender = forwarder(raw=raw, settings=Settings(max_message_bytes=len(raw) + 10))
+    (outcome,) = fwd.handle(mail(), TABLE).outcomes
+    assert outcome.reason == "notice-only" and b"Content-Transfer-Encoding: base64" in sender.sent[0][0]
 
 
 SES_AUTH = b"Authentication-Results: amazonses.com;\r\n spf=fail client-ip=192.0.2.1;\r\n dkim=pass header.i=@%s;\r\n dmarc=fail header.from=sender.example;\r\n"
@@ -219,11 +246,29 @@ def test_a_permanent_rejection_is_a_failed_outcome_naming_what_was_sent() -> Non
     assert len(outcome.destinations) == 50 and outcome.detail == "MessageRejected: nope"
 
 
-def test_a_transient_error_propagates_so_lambda_retries() -> None:
-    sender = RecordingSender(reject_when=lambda batch: ConnectionError("throttled"))
-    fwd, _, _ = forwarder(sender=sender)
-    with pytest.raises(ConnectionError):
-        fwd.handle(mail(), TABLE)
+def test_a_transient_error_is_recorded_with_what_went_out_and_marks_the_report_for_a_retry() -> None:
+    calls = {"n": 0}
+
+    def second_batch_fails(batch: tuple[str, ...]) -> Exception | None:
+        calls["n"] += 1
+        return ConnectionError("throttled") if calls["n"] == 2 else None
+
+    fwd, _, sender = forwarder(sender=RecordingSender(reject_when=second_batch_fails))
+    report = fwd.handle(mail("big@example.com", "john@example.com"), TABLE)
+    big, john = report.outcomes
+    assert report.incomplete  # the caller records it, then raises so that Lambda retries
+    assert (big.status, big.reason, len(big.destinations)) == ("failed", "send-failed", 50)
+    assert "ConnectionError: throttled" in (big.detail or "")
+    assert john.status == "forwarded"  # one recipient's trouble does not stop the others
+
+
+def test_out_of_time_stops_every_later_send_and_marks_the_report_for_a_retry() -> None:
+    from sesame.core.delivery import OutOfTime
+
+    fwd, _, sender = forwarder(sender=RecordingSender(reject_when=lambda batch: OutOfTime("10 s left")))
+    report = fwd.handle(mail("john@example.com", "nobody@example.com"), TABLE)
+    assert report.incomplete and [o.reason for o in report.outcomes] == ["out-of-time", "unknown-recipient"]
+    assert report.outcomes[1].status == "failed" and "not tried" in (report.outcomes[1].detail or "")
 
 
 def test_dropped_mail_is_not_even_fetched() -> None:
@@ -263,7 +308,7 @@ def test_bounce_to_a_null_sender_is_held_back_and_recorded_as_dropped() -> None:
 def test_a_refused_bounce_is_a_failure() -> None:
     fwd, _, _ = forwarder(sender=RecordingSender(reject_when=lambda batch: rejected()))
     (outcome,) = fwd.handle(mail("nobody@example.com"), TABLE).outcomes
-    assert outcome.status == "failed" and "bounce refused" in (outcome.detail or "")
+    assert outcome.status == "failed" and "bounce not sent: MessageRejected" in (outcome.detail or "")
 
 
 def test_dmarc_reject_is_dropped_by_default_and_nothing_is_sent() -> None:
@@ -343,3 +388,20 @@ def test_decisions_serialize_for_logs_and_preview() -> None:
     (group,) = decide(mail("team@example.com"), parse_aliases_toml(
         '[aliases]\n"team@example.com" = ["ghost@example.com", "x@o.example"]\n').table, Settings())
     assert group.as_dict()["warnings"] == ["ghost@example.com: an address of ours with no alias, skipped"]
+
+
+def test_a_verdict_set_to_quarantine_keeps_the_message_and_forwards_nothing() -> None:
+    settings = Settings(verdicts=VerdictPolicy(spam_fail="quarantine"))
+    fwd, store, sender = forwarder(settings=settings)
+    report = fwd.handle(mail("john@example.com", "team@example.com", verdicts=replace(AUTHENTICATED, spam="FAIL")), TABLE)
+    assert [(o.status, o.reason, o.detail) for o in report.outcomes] == [
+        ("dropped", "spam", "quarantined: memory://quarantine/m1")
+    ] * 2
+    assert store.quarantined == {"m1": RAW} and sender.sent == []
+
+
+def test_a_released_message_skips_the_verdicts_and_is_forwarded() -> None:
+    settings = Settings(verdicts=VerdictPolicy(spam_fail="quarantine"))
+    fwd, _, sender = forwarder(settings=settings)
+    report = fwd.handle(mail(verdicts=replace(AUTHENTICATED, spam="FAIL")), TABLE, release=True)
+    assert report.outcomes[0].status == "forwarded" and len(sender.sent) == 1

@@ -228,14 +228,18 @@ def test_given_a_forward_throttled_through_its_retries_when_redriven_then_each_d
     ses.throttled = {"ann@example.org"}
     partial = _fail_through_retries(PARTIAL)
     assert ses.to("Partial") == ["john.doe@gmail.example", "john@work.example"]  # once, not three times
-    assert ses.throttles == 3
+    # SES saw the send try SEND_ATTEMPTS times in each of Lambda's three tries.
+    from sesame.core.delivery import SEND_ATTEMPTS
+
+    assert ses.throttles == 3 * SEND_ATTEMPTS
     _report_dead_letter(partial)
     s3 = boto3.client("s3")
     context = json.loads(s3.get_object(Bucket=BUCKET, Key=f"error/{PARTIAL.message_id}.json")["Body"].read())
     assert context["event"]["Records"][0]["ses"]["mail"]["messageId"] == PARTIAL.message_id
     assert "TooManyRequestsException" in context["error"]
     assert ses.to(f"[sesame] forwarding failed for message from {PARTIAL.source}") == [OPERATOR]
-    assert {o["status"] for o in _index(PARTIAL)["outcomes"]} == {"failed"}
+    # The forwarder recorded what went out before the failure: john forwarded, team failed.
+    assert [o["status"] for o in _index(PARTIAL)["outcomes"]] == ["forwarded", "failed"]
     # ... a second one whose record still waits in the dead-letter queue (not reported yet),
     queued = _fail_through_retries(QUEUED)
     boto3.client("sqs").send_message(QueueUrl=_queue("DeadLetterQueue"), MessageBody=json.dumps(queued))
@@ -442,3 +446,40 @@ def test_given_a_running_local_stack_when_redriven_with_local_then_its_queue_and
         assert attributes["ApproximateNumberOfMessages"] == attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
     finally:
         server.stop()
+
+
+SPAM = Scenario(
+    "redrive0spam00000000000000000000000004", 0, __import__("datetime").time(9, 30), "deals@promo.example",
+    ("john@example.com",), _raw("From: Deals <deals@promo.example>", "To: john@example.com", "Subject: Spam?"),
+    {"returnPath": "deals@promo.example", "from": ["Deals <deals@promo.example>"], "to": ["john@example.com"],
+     "subject": "Spam?"},
+    verdicts={"spam": "FAIL"},
+)
+
+
+def test_given_a_quarantined_message_when_released_then_it_is_forwarded_past_the_verdict(
+    ses: Ses, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handle_email import app
+
+    # GIVEN a deployment that quarantines spam, and a message SES judged spam
+    monkeypatch.setenv("SESAME_SPAM_FAIL", "quarantine")
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=f"messages/{SPAM.message_id}", Body=SPAM.raw)
+    app.use_runtime(None)
+    try:
+        app.lambda_handler(SPAM.event(TODAY), Context())
+    finally:
+        app.use_runtime(None)
+    (outcome,) = _index(SPAM)["outcomes"]
+    assert outcome["status"] == "dropped" and "quarantined" in outcome["detail"]
+    assert ses.to("Spam?") == []
+
+    # WHEN the operator releases it (a release of a message never quarantined is refused)
+    assert main(["redrive", "--from-quarantine", PARTIAL.message_id]) == 1
+    assert f"no index record of {PARTIAL.message_id}" in capsys.readouterr().err
+    assert main(["redrive", "--from-quarantine", SPAM.message_id]) == 0
+
+    # THEN it goes to the alias's destinations, once.
+    assert "john@example.com forwarded: sent now to john.doe@gmail.example, john@work.example" in capsys.readouterr().out
+    assert ses.to("Spam?") == ["john.doe@gmail.example", "john@work.example"]
+    assert _index(SPAM)["outcomes"][0]["status"] == "forwarded"

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 import pytest
 
 from sesame.core import rewrite as rewrite_module
-from sesame.core.message import Defect, HeaderField, parse_message
+from sesame.core.message import Defect, parse_message
 from sesame.core.rewrite import (
     MARKER_HEADER,
     MAX_NAME_CHARS,
@@ -360,7 +360,7 @@ def test_GIVEN_duplicate_to_or_cc_WHEN_rewritten_THEN_merged_into_one_field_noth
     assert names(result.to_bytes()).count(name) == 1
     merged = reparse(result.to_bytes())[name]
     assert [a.addr_spec for a in merged.addresses] == ["x@y.example", "ann@y.example", "z@y.example", "g1@y.example", "g2@y.example"]
-    assert (f"duplicate-header-merged", name) in kinds(result)
+    assert ("duplicate-header-merged", name) in kinds(result)
 
 
 def test_GIVEN_duplicate_to_with_8bit_copy_WHEN_rewritten_THEN_merged_and_encoded() -> None:

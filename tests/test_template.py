@@ -63,20 +63,21 @@ DEAD_LETTER_ENV = {
     config.MESSAGE_PREFIX,
     config.OPERATOR_EMAIL,
     config.NOTIFY_FROM,
+    config.IDEMPOTENCY_TABLE,
+    config.DLQ_MAX_RECEIVES,
     config.CONFIGURATION_SET,
 }
 # What the forwarder's code calls: S3 get_object (messages), put_object (index), SSM
 # get_parameters_by_path (Powertools get_multiple), SES v2 send_email with raw content
-# (authorized as ses:SendRawEmail), Powertools idempotency on DynamoDB.
+# (authorized as ses:SendRawEmail), the send ledger's conditional update_item on DynamoDB, and
+# the send journal (get/put under journal/, list limited to it so a missing entry is a 404).
 FORWARDER_ACTIONS = {
     "s3:GetObject",
     "s3:PutObject",
+    "s3:ListBucket",
     "ssm:GetParametersByPath",
     "ses:SendRawEmail",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
     "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
     "dynamodb:BatchGetItem",
 }
 DATA_SERVICES = ("s3", "dynamodb", "sqs", "ssm", "ses", "sns", "kms", "secretsmanager", "glue", "athena")
@@ -380,7 +381,10 @@ def test_dead_letter_function_consumes_the_queue_with_partial_batches(resources:
     settings = props(resources, "DeadLetterEventSource")
     assert settings["EventSourceArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     assert settings["FunctionName"] == {"Ref": "DeadLetterFunction"}
-    assert settings["BatchSize"] == 10
+    # Batch size, timeout and the per-record time budget fit each other: five records, each
+    # started only with 45 s left, in a 120 s invocation.
+    assert settings["BatchSize"] * 45 <= 2 * props(resources, "DeadLetterFunction")["Timeout"]
+    assert settings["ScalingConfig"]["MaximumConcurrency"] >= 2
     assert settings["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     # The queue's visibility timeout covers six runs of the function, as Lambda advises.
     assert props(resources, "DeadLetterQueue")["VisibilityTimeout"] >= 6 * props(resources, "DeadLetterFunction")["Timeout"]
@@ -402,14 +406,19 @@ def test_forwarder_may_do_exactly_what_its_code_does(resources: dict[str, Any]) 
             granted.setdefault(action, []).extend(resolve(listify(statement["Resource"])))
     assert set(granted) == FORWARDER_ACTIONS
     bucket = "{MailBucket.Arn}"
-    assert granted["s3:GetObject"] == [f"{bucket}/{config.DEFAULT_MESSAGE_PREFIX}*"]
-    assert granted["s3:PutObject"] == [f"{bucket}/{config.DEFAULT_INDEX_PREFIX}*"]
+    journal = f"{bucket}/{config.DEFAULT_JOURNAL_PREFIX}*"
+    assert granted["s3:GetObject"] == [f"{bucket}/{config.DEFAULT_MESSAGE_PREFIX}*", journal]
+    assert granted["s3:PutObject"] == [
+        f"{bucket}/{config.DEFAULT_INDEX_PREFIX}*", f"{bucket}/{config.DEFAULT_QUARANTINE_PREFIX}*", journal
+    ]
+    assert granted["s3:ListBucket"] == [bucket]
     assert granted["ssm:GetParametersByPath"] == [
         "arn:aws:ssm:us-east-1:123456789012:parameter/sesame",
         "arn:aws:ssm:us-east-1:123456789012:parameter/sesame/*",
     ]
-    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
-        assert granted[action] == ["{IdempotencyTable.Arn}"]
+    assert granted["dynamodb:UpdateItem"] == ["{IdempotencyTable.Arn}"]
+    (listing,) = (st for _, st in statements(role) if "s3:ListBucket" in listify(st["Action"]))
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": f"{config.DEFAULT_JOURNAL_PREFIX}*"}}
     # The suppression list is read, one BatchGetItem a check, and never written.
     assert granted["dynamodb:BatchGetItem"] == ["{SuppressionTable.Arn}"]
 
@@ -433,13 +442,18 @@ def test_dead_letter_function_reads_messages_and_writes_errors_and_index_only(re
     for _, statement in statements(resources["DeadLetterFunctionRole"]):
         for action in listify(statement["Action"]):
             granted.setdefault(action, []).extend(resolve(listify(statement["Resource"])))
-    assert granted["s3:GetObject"] == [f"{{MailBucket.Arn}}/{config.DEFAULT_MESSAGE_PREFIX}*"]
+    bucket = "{MailBucket.Arn}"
+    journal = f"{bucket}/{config.DEFAULT_JOURNAL_PREFIX}*"
+    assert granted["s3:GetObject"] == [
+        f"{bucket}/{config.DEFAULT_MESSAGE_PREFIX}*", f"{bucket}/{config.DEFAULT_INDEX_PREFIX}*", journal
+    ]
     assert granted["s3:PutObject"] == [
-        f"{{MailBucket.Arn}}/{config.DEFAULT_ERROR_PREFIX}*",
-        f"{{MailBucket.Arn}}/{config.DEFAULT_INDEX_PREFIX}*",
+        f"{bucket}/{config.DEFAULT_ERROR_PREFIX}*", f"{bucket}/{config.DEFAULT_INDEX_PREFIX}*", journal
     ]
     assert granted["sqs:ReceiveMessage"] == ["arn:aws:sqs:us-east-1:123456789012:{DeadLetterQueue.QueueName}"]
-    assert not any(a.startswith("dynamodb:") or a.startswith("ssm:") for a in granted)
+    # The report goes through the send ledger, so it is sent once however often a record is read.
+    assert granted["dynamodb:UpdateItem"] == ["{IdempotencyTable.Arn}"]
+    assert not any(a.startswith("ssm:") for a in granted)
 
 
 def test_no_wildcard_actions_and_no_data_actions_on_every_resource(resources: dict[str, Any]) -> None:

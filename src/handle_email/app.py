@@ -1,8 +1,13 @@
 """HandleEmailFunction: SES receipt event in, one outcome per recipient out.
 
-parse the event -> for each message: decide, fetch, rewrite, send (sesame.core.forward),
-index the outcome -> log one structured line and emit one metric per outcome. Infrastructure errors raise so
-Lambda retries and the dead-letter queue keeps the event; mail problems are outcomes.
+parse the event -> for each message: decide, fetch, rewrite, send (sesame.core.forward, each
+send once through sesame.core.delivery), index the outcome -> log one structured line a message.
+
+Metrics count messages, not attempts: the outcome metrics are emitted once, when the message's
+outcome is final here (everything done). An attempt that must be retried (a send that may
+succeed later, an outage, a permanent SES refusal on its way to the dead-letter queue) records
+what it did, emits ``Retries``, and raises; the dead-letter function emits the final metrics of
+a message Lambda gave up on.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sesame.core.event import InvalidEvent, parse_ses_event
+from sesame.core.outcome import MessageReport
 from sesame.runtime import ForwarderRuntime, build_runtime
 
 logger = Logger(service="sesame-forwarder")
@@ -21,18 +27,24 @@ metrics = Metrics(namespace="Sesame", service="sesame-forwarder")
 _runtime: ForwarderRuntime | None = None
 
 
-class DeliveryFailed(RuntimeError):
-    """SES refused a message for good; raised after recording it so the DLQ keeps the event."""
-
+class _Reported(RuntimeError):
     def __init__(self, message: str, reports: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
-        self.reports = reports or []  # what an in-process redrive shows
+        self.reports = reports or []  # what an in-process `sesame redrive` shows
+
+
+class DeliveryFailed(_Reported):
+    """SES refused a message for good; raised after recording it so the DLQ keeps the event."""
+
+
+class RetryLater(_Reported):
+    """A send failed for a reason that may pass; raised after recording what went out."""
 
 
 def runtime() -> ForwarderRuntime:
     global _runtime
     if _runtime is None:
-        _runtime = build_runtime()
+        _runtime = build_runtime(log=lambda message, data: logger.warning(message, extra=data))
     return _runtime
 
 
@@ -50,21 +62,52 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except InvalidEvent:
         metrics.add_metric(name="InvalidEvents", unit=MetricUnit.Count, value=1)
         raise
-    metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=len(mails))
     forwarder = runtime()
     forwarder.begin(context)
-    failed = []
-    reports = []
-    for mail in mails:
-        report = forwarder.forward(mail)
-        reports.append(report.as_dict())
+    # `sesame redrive --from-quarantine` adds {"sesame": {"release": [message ids]}}: SES never
+    # sends that key, and it only lifts the verdicts for the messages it names.
+    released = set(_released(event))
+    try:
+        reports = [forwarder.forward(mail, release=mail.message_id in released) for mail in mails]
+    except Exception:
+        metrics.add_metric(name="Retries", unit=MetricUnit.Count, value=1)
+        raise
+    finally:
+        _delivery_metrics(forwarder)
+    for report in reports:
         logger.info("message processed", extra={"sesame": report.as_dict()})
-        for outcome in report.outcomes:
-            metrics.add_metric(name=outcome.status.capitalize(), unit=MetricUnit.Count, value=1)
-        failed.extend(f"{report.message_id} {o.recipient}: {o.detail}" for o in report.failed)
+    failed = [f"{r.message_id} {o.recipient}: {o.detail}" for r in reports for o in r.failed]
+    if any(r.incomplete for r in reports):
+        metrics.add_metric(name="Retries", unit=MetricUnit.Count, value=1)
+        raise RetryLater("; ".join(failed), [r.as_dict() for r in reports])
     if failed:
-        raise DeliveryFailed("; ".join(failed), reports)
-    # SES reads only "disposition" from a RequestResponse Lambda action (SES Developer Guide,
-    # "Invoke Lambda function action": an answer without a valid disposition continues the
-    # rule set), so the reports ride along for `sesame redrive --invoke`.
-    return {"disposition": "CONTINUE", "reports": reports}
+        metrics.add_metric(name="Retries", unit=MetricUnit.Count, value=1)
+        raise DeliveryFailed("; ".join(failed), [r.as_dict() for r in reports])
+    _outcome_metrics(reports)
+    # SES reads only "disposition" from a RequestResponse Lambda action; the reports are for
+    # callers that invoke the function themselves (sesame redrive).
+    return {"disposition": "CONTINUE", "reports": [r.as_dict() for r in reports]}
+
+
+def _released(event: dict[str, Any]) -> list[str]:
+    options = event.get("sesame")
+    ids = options.get("release") if isinstance(options, dict) else None
+    return [i for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
+
+
+def _outcome_metrics(reports: list[MessageReport]) -> None:
+    metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=len(reports))
+    counts: dict[str, int] = {}
+    for report in reports:
+        for outcome in report.outcomes:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    for status, count in counts.items():
+        metrics.add_metric(name=status.capitalize(), unit=MetricUnit.Count, value=count)
+
+
+def _delivery_metrics(forwarder: ForwarderRuntime) -> None:
+    """Sends that may have made an extra copy (an SES answer lost), counted where they happen."""
+    stats = forwarder.delivery.stats if forwarder.delivery is not None else None
+    if stats is not None and stats.possible_duplicates:
+        metrics.add_metric(name="PossibleDuplicates", unit=MetricUnit.Count, value=len(stats.possible_duplicates))
+        logger.warning("sent again after a send that may have gone out", extra={"causes": stats.possible_duplicates})

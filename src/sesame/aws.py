@@ -95,4 +95,33 @@ def default_factory(service: str) -> Any:
     return make_client(service)
 
 
-__all__ = ["CLIENT_LIMITS", "ClientFactory", "client_config", "default_factory", "make_client"]
+class LazyClients:
+    """One client per service from ``factory``, each made the first time it is used: a
+    runtime can hand clients to its adapters without paying for the ones a message never
+    needs (a dropped message touches no SES, DynamoDB or S3 client)."""
+
+    def __init__(self, factory: ClientFactory) -> None:
+        self._factory = factory
+        self._made: dict[str, Any] = {}
+
+    def get(self, service: str) -> Any:
+        return _LazyClient(self, service)
+
+    def made(self, service: str) -> Any:
+        if service not in self._made:
+            self._made[service] = self._factory(service)
+        return self._made[service]
+
+
+class _LazyClient:
+    __slots__ = ("_clients", "_service")
+
+    def __init__(self, clients: LazyClients, service: str) -> None:
+        self._clients = clients
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._clients.made(self._service), name)
+
+
+__all__ = ["CLIENT_LIMITS", "ClientFactory", "LazyClients", "client_config", "default_factory", "make_client"]

@@ -21,12 +21,17 @@ SPAM_FAIL = "SESAME_SPAM_FAIL"
 DMARC_REJECT = "SESAME_DMARC_REJECT"
 MAX_RECEIVED = "SESAME_MAX_RECEIVED"
 IDEMPOTENCY_TABLE = "SESAME_IDEMPOTENCY_TABLE"
+JOURNAL_PREFIX = "SESAME_JOURNAL_PREFIX"
+QUARANTINE_PREFIX = "SESAME_QUARANTINE_PREFIX"
+RETENTION_DAYS = "SESAME_RETENTION_DAYS"
+CONFIGURATION_SET = "SESAME_CONFIGURATION_SET"
 OPERATOR_EMAIL = "SESAME_OPERATOR_EMAIL"
+DLQ_MAX_RECEIVES = "SESAME_DLQ_MAX_RECEIVES"
 NOTIFY_FROM = "SESAME_NOTIFY_FROM"
 # The SES feedback loop: the configuration set every send names (its event destination feeds
 # the feedback function), the suppression table the forwarder checks and the feedback
-# function writes, where feedback records go, and the suppression policy.
-CONFIGURATION_SET = "SESAME_CONFIGURATION_SET"
+# function writes, where feedback records go, and the suppression policy (CONFIGURATION_SET,
+# above, names the configuration set every send uses).
 SUPPRESSION_TABLE = "SESAME_SUPPRESSION_TABLE"
 FEEDBACK_PREFIX = "SESAME_FEEDBACK_PREFIX"
 HARD_BOUNCE_DAYS = "SESAME_HARD_BOUNCE_DAYS"
@@ -35,6 +40,8 @@ SOFT_BOUNCE_LIMIT = "SESAME_SOFT_BOUNCE_LIMIT"
 DEFAULT_MESSAGE_PREFIX = "messages/"
 DEFAULT_INDEX_PREFIX = "index/"
 DEFAULT_ERROR_PREFIX = "error/"
+DEFAULT_JOURNAL_PREFIX = "journal/"
+DEFAULT_QUARANTINE_PREFIX = "quarantine/"
 DEFAULT_ALIAS_PATH = "/sesame"
 DEFAULT_FEEDBACK_PREFIX = "feedback/"
 
@@ -51,6 +58,10 @@ class ForwarderConfig:
     alias_path: str = DEFAULT_ALIAS_PATH
     alias_cache_seconds: int = 300
     idempotency_table: str | None = None
+    journal_prefix: str = DEFAULT_JOURNAL_PREFIX
+    quarantine_prefix: str = DEFAULT_QUARANTINE_PREFIX
+    configuration_set: str | None = None
+    retention_days: int | None = None  # messages/ lifecycle: named in the notice for a message too large
     settings: Settings = Settings()
 
     @classmethod
@@ -78,6 +89,10 @@ class ForwarderConfig:
             alias_path=env.get(ALIAS_PATH) or DEFAULT_ALIAS_PATH,
             alias_cache_seconds=_int(env, ALIAS_CACHE_SECONDS, 300),
             idempotency_table=env.get(IDEMPOTENCY_TABLE) or None,
+            journal_prefix=env.get(JOURNAL_PREFIX) or DEFAULT_JOURNAL_PREFIX,
+            quarantine_prefix=env.get(QUARANTINE_PREFIX) or DEFAULT_QUARANTINE_PREFIX,
+            configuration_set=env.get(CONFIGURATION_SET) or None,
+            retention_days=_int(env, RETENTION_DAYS, 0) or None,
             settings=settings,
         )
 

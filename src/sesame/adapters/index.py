@@ -17,6 +17,10 @@ class S3OutcomeIndex:
         self._bucket = bucket
         self._prefix = prefix
 
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
     def record(self, mail: InboundMail, report: MessageReport, *, only_if_absent: bool = False) -> bool:
         """Write the record; with ``only_if_absent`` an existing record is left alone (False)."""
         request: dict[str, Any] = {

@@ -1,4 +1,5 @@
-"""Telling the operator: a plain-text email, sent raw through SES v2.
+"""Telling the operator: a plain-text email, built here and sent raw through SES v2 (by the
+dead-letter runtime, through the same once-only delivery as every other send).
 
 The report is sent as raw MIME, not as SES "Simple" content: IAM authorizes a v2
 ``SendEmail`` by its content, Raw as ``ses:SendRawEmail`` and Simple as ``ses:SendEmail``
@@ -19,7 +20,6 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
-from typing import Any
 
 # Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: none may
 # reach a header, where a line break would start a new header.
@@ -53,18 +53,3 @@ def build_report(
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(_clean_text(text), charset="utf-8", cte="quoted-printable")
     return message.as_bytes()
-
-
-class SesNotifier:
-    def __init__(self, client: Any, from_address: str, to_address: str) -> None:
-        self._client = client
-        self._from = from_address
-        self._to = to_address
-
-    def notify(self, subject: str, text: str) -> str:
-        response = self._client.send_email(
-            # No FromEmailAddress: a raw send takes its From from the message itself.
-            Destination={"ToAddresses": [self._to]},
-            Content={"Raw": {"Data": build_report(self._from, self._to, subject, text)}},
-        )
-        return str(response["MessageId"])

@@ -42,6 +42,14 @@ def register(subparsers: Any) -> None:
     set_parser.add_argument("destinations", nargs="+", help="where its mail goes")
     set_parser.add_argument("--disabled", action="store_true", help="store it disabled")
     set_parser.add_argument("--expires", help="last day it works, YYYY-MM-DD")
+    set_parser.add_argument(
+        "--block", action="append", default=[], metavar="SENDER",
+        help="drop mail from this sender (a@x.example, @x.example or *.x.example); repeatable",
+    )
+    set_parser.add_argument(
+        "--allow", action="append", default=[], metavar="SENDER",
+        help="accept mail only from these (authenticated) senders; repeatable",
+    )
     set_parser.set_defaults(func=run_set)
     rm_parser = action("rm", "delete one alias")
     rm_parser.add_argument("address")
@@ -89,9 +97,15 @@ def run_list(args: argparse.Namespace) -> int:
         state = "" if alias.enabled else "  (disabled)"
         if alias.expires:
             state += f"  (expires {alias.expires.isoformat()})"
+        if alias.block:
+            state += f"  (blocks {', '.join(alias.block)})"
+        if alias.allow:
+            state += f"  (only from {', '.join(alias.allow)})"
         print(f"{key} -> {', '.join(alias.destinations)}{state}")
     for source, target in sorted(config.table.domain_aliases.items()):
         print(f"@{source} -> @{target}  (domain alias)")
+    if config.table.blocked:
+        print(f"blocked for every alias: {', '.join(config.table.blocked)}")
     if not config.table.aliases and not config.table.domain_aliases:
         print(f"no aliases under {_path(args)}")
     return 0
@@ -106,7 +120,8 @@ def run_set(args: argparse.Namespace) -> int:
         raise CommandError(f"--expires {args.expires!r}: use YYYY-MM-DD") from None
     try:
         key = alias_key(args.address)
-        single = AliasConfig(AliasTable.build([Alias(key, tuple(args.destinations), not args.disabled, expires)]))
+        alias = Alias(key, tuple(args.destinations), not args.disabled, expires, tuple(args.block), tuple(args.allow))
+        single = AliasConfig(AliasTable.build([alias]))
     except (AliasConfigError, InvalidAddress) as exc:
         raise CommandError(str(exc)) from None
     ssm = aws_client(args, "ssm")

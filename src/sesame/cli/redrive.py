@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from sesame.ops.redrive import (
 )
 
 DEFAULT_STACK = "sesame"
+QUARANTINE_DAYS = 30  # the template's QuarantineRetentionDays default
 DEFAULT_STATE_DIR = Path(".sesame-local")
 # Logical ids in template.yaml, which local mode's endpoints.json keys its resources by.
 FORWARDER, DEAD_LETTER_FUNCTION = "HandleEmailFunction", "DeadLetterFunction"
@@ -54,6 +56,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("message_ids", nargs="*", metavar="MESSAGE_ID", help="the SES message ids to redrive")
     parser.add_argument("--all", action="store_true", help="every dead-lettered message not yet redriven")
     parser.add_argument("--dry-run", action="store_true", help="list what would be redriven; change nothing")
+    parser.add_argument("--from-quarantine", metavar="MESSAGE_ID",
+                        help="release a quarantined message: forward it past the verdict that quarantined it")
+    parser.add_argument("--days", type=int, default=QUARANTINE_DAYS,
+                        help=f"with --from-quarantine: how many days back to look (default {QUARANTINE_DAYS})")
     parser.add_argument("--stack", default=DEFAULT_STACK, help=f"the deployed stack (default {DEFAULT_STACK})")
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--invoke", action="store_true", help="invoke the deployed function instead of running it here")
@@ -66,7 +72,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if bool(args.message_ids) == bool(args.all):
+    if args.from_quarantine and (args.message_ids or args.all):
+        raise CommandError("--from-quarantine releases one message: name no other MESSAGE_ID and no --all")
+    if not args.from_quarantine and bool(args.message_ids) == bool(args.all):
         raise CommandError("name the MESSAGE_IDs to redrive, or --all (with --dry-run to only list them)")
     if args.local:
         dead_letters, runner = _local(args)
@@ -74,7 +82,13 @@ def run(args: argparse.Namespace) -> int:
         dead_letters, runner = _deployed(args)
     wanted = None if args.all else set(args.message_ids)
     try:
-        pending, unreadable, resolved = dead_letters.collect(wanted)
+        if args.from_quarantine:
+            found = dead_letters.quarantined(args.from_quarantine, days=args.days, today=datetime.now(UTC).date())
+            if found is None:
+                raise CommandError(f"no index record of {args.from_quarantine} in the last {args.days} days", exit_code=1)
+            pending, unreadable, resolved, wanted = [found], [], [], {found.message_id}
+        else:
+            pending, unreadable, resolved = dead_letters.collect(wanted)
     except RedriveError as exc:
         raise CommandError(str(exc), exit_code=1) from None
     for item in unreadable:

@@ -73,7 +73,9 @@ def _oldest_age(cloudwatch: Any, queue_name: str, now: datetime) -> str:
             MetricName="ApproximateAgeOfOldestMessage",
             Dimensions=[{"Name": "QueueName", "Value": queue_name}],
             StartTime=now - timedelta(minutes=15),
-            EndTime=now,
+            # A minute past now: a point stamped this very second (clock skew, or a point just
+            # published) still counts; CloudWatch and moto exclude EndTime itself.
+            EndTime=now + timedelta(minutes=1),
             Period=300,
             Statistics=["Maximum"],
         )["Datapoints"]
@@ -114,7 +116,7 @@ def _last_hour(cloudwatch: Any, now: datetime) -> list[tuple[str, str]]:
     ]
     try:
         results = cloudwatch.get_metric_data(
-            MetricDataQueries=queries, StartTime=now - timedelta(hours=1), EndTime=now
+            MetricDataQueries=queries, StartTime=now - timedelta(hours=1), EndTime=now + timedelta(minutes=1)
         )["MetricDataResults"]
     except (ClientError, BotoCoreError) as exc:
         return [("outcomes", f"cannot read CloudWatch: {exc}")]

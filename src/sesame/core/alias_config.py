@@ -8,10 +8,11 @@ SSM layout under a path prefix ``P`` (SSM names allow only ``a-zA-Z0-9_.-/``)::
     P/aliases/<domain>/<local>   an alias; <local> encoded as below, "_" alone = catch-all
     P/domains/<domain>           a domain alias; the value is the target domain
     P/settings/<name>            a setting from [settings] ("from", "unknown")
+    P/senders/block              the global sender block list, a JSON list of patterns
     P/state/...                  operator state (the rule set to roll back to), not aliases
 
 An alias value is a comma-separated list of destinations, or a JSON object
-``{"to": [...], "enabled": false, "expires": "2027-01-31"}``. In ``<local>`` every byte
+``{"to": [...], "enabled": false, "expires": "2027-01-31", "block": [...], "allow": [...]}``. In ``<local>`` every byte
 outside ``a-z0-9.-`` is written ``_xx`` (two lower-case hex digits of its UTF-8 byte),
 so ``john+news`` becomes ``john_2bnews`` and ``first_last`` becomes ``first_5flast``.
 """
@@ -79,7 +80,7 @@ def parse_aliases_toml(text: str) -> AliasConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise AliasConfigError(f"invalid TOML: {exc}") from None
-    unknown_sections = set(data) - {"settings", "domains", "aliases"}
+    unknown_sections = set(data) - {"settings", "domains", "aliases", "senders"}
     if unknown_sections:
         raise AliasConfigError(f"unknown section(s): {', '.join(sorted(unknown_sections))}")
     settings = _table(data, "settings")
@@ -93,8 +94,13 @@ def parse_aliases_toml(text: str) -> AliasConfig:
     for source, target in domains.items():
         if not isinstance(target, str):
             raise AliasConfigError(f"[domains] {source!r} must map to a domain name string")
+    senders = _table(data, "senders")
+    extra = set(senders) - {"block"}
+    if extra:
+        raise AliasConfigError(f"[senders]: unknown key(s): {', '.join(sorted(extra))}; known: block")
+    blocked = _patterns("[senders]", "block", senders.get("block", []))
     aliases = [_alias_from_value(address, value) for address, value in _table(data, "aliases").items()]
-    config = AliasConfig(AliasTable.build(aliases, domains), dict(settings))
+    config = AliasConfig(AliasTable.build(aliases, domains, blocked), dict(settings))
     config.apply(Settings())  # validates [settings]
     return config
 
@@ -113,7 +119,7 @@ def _alias_from_value(address: str, value: Any) -> Alias:
         return Alias(address, _destinations(address, value))
     if not isinstance(value, dict):
         raise AliasConfigError(f"alias {address!r}: expected a list of addresses or a table with 'to'")
-    extra = set(value) - {"to", "enabled", "expires"}
+    extra = set(value) - {"to", "enabled", "expires", "block", "allow"}
     if extra:
         raise AliasConfigError(f"alias {address!r}: unknown key(s) {', '.join(sorted(extra))}")
     to = value.get("to")
@@ -123,7 +129,23 @@ def _alias_from_value(address: str, value: Any) -> Alias:
     enabled = value.get("enabled", True)
     if not isinstance(enabled, bool):
         raise AliasConfigError(f"alias {address!r}: 'enabled' must be true or false")
-    return Alias(address, _destinations(address, to), enabled, _expiry(address, value.get("expires")))
+    where = f"alias {address!r}"
+    return Alias(
+        address,
+        _destinations(address, to),
+        enabled,
+        _expiry(address, value.get("expires")),
+        _patterns(where, "block", value.get("block", [])),
+        _patterns(where, "allow", value.get("allow", [])),
+    )
+
+
+def _patterns(where: str, key: str, value: Any) -> tuple[str, ...]:
+    """A list of sender patterns (``user@domain``, ``@domain``, ``*.domain``), as strings."""
+    value = [value] if isinstance(value, str) else value
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise AliasConfigError(f"{where}: {key!r} must be a list of senders like \"a@x.example\", \"@x.example\" or \"*.x.example\"")
+    return tuple(value)
 
 
 def _destinations(address: str, values: list[Any]) -> tuple[str, ...]:
@@ -158,14 +180,18 @@ def dump_aliases_toml(config: AliasConfig) -> str:
         lines.append("[domains]")
         lines += [f"{json.dumps(s)} = {json.dumps(t)}" for s, t in sorted(config.table.domain_aliases.items())]
         lines.append("")
+    if config.table.blocked:
+        lines += ["[senders]", f"block = {json.dumps(list(config.table.blocked))}", ""]
     lines.append("[aliases]")
     for key, alias in sorted(config.table.aliases.items()):
         to = json.dumps(list(alias.destinations))
-        if alias.enabled and alias.expires is None:
+        if _plain(alias):
             lines.append(f"{json.dumps(key)} = {to}")
         else:
             extra = "" if alias.enabled else ", enabled = false"
             extra += f', expires = "{alias.expires.isoformat()}"' if alias.expires else ""
+            extra += f", block = {json.dumps(list(alias.block))}" if alias.block else ""
+            extra += f", allow = {json.dumps(list(alias.allow))}" if alias.allow else ""
             lines.append(f"{json.dumps(key)} = {{ to = {to}{extra} }}")
     return "\n".join(lines) + "\n"
 
@@ -210,14 +236,20 @@ def to_parameters(config: AliasConfig, prefix: str) -> dict[str, str]:
     base = prefix.rstrip("/")
     params: dict[str, str] = {}
     for key, alias in config.table.aliases.items():
-        if alias.enabled and alias.expires is None:
+        if _plain(alias):
             value = ",".join(alias.destinations)
         else:
             body: dict[str, Any] = {"to": list(alias.destinations), "enabled": alias.enabled}
             if alias.expires is not None:
                 body["expires"] = alias.expires.isoformat()
+            if alias.block:
+                body["block"] = list(alias.block)
+            if alias.allow:
+                body["allow"] = list(alias.allow)
             value = json.dumps(body, separators=(",", ":"))
         params[parameter_name(base, key)] = value
+    if config.table.blocked:
+        params[f"{base}/senders/block"] = json.dumps(list(config.table.blocked), separators=(",", ":"))
     for source, target in config.table.domain_aliases.items():
         params[f"{base}/domains/{source}"] = target
     for name, value in config.settings.items():
@@ -230,6 +262,7 @@ def from_parameters(params: Mapping[str, str]) -> AliasConfig:
     aliases: list[Alias] = []
     domains: dict[str, str] = {}
     settings: dict[str, str] = {}
+    blocked: tuple[str, ...] = ()
     for name, value in sorted(params.items()):
         parts = name.strip("/").split("/")
         if parts[0] == STATE_SEGMENT:
@@ -241,11 +274,21 @@ def from_parameters(params: Mapping[str, str]) -> AliasConfig:
             domains[parts[1]] = value.strip()
         elif len(parts) == 2 and parts[0] == "settings" and parts[1] in SETTING_KEYS:
             settings[parts[1]] = value.strip()
+        elif parts == ["senders", "block"]:
+            try:
+                blocked = _patterns("senders/block", "block", json.loads(value))
+            except json.JSONDecodeError as exc:
+                raise AliasConfigError(f"senders/block: invalid JSON value: {exc}") from None
         else:
             raise AliasConfigError(f"unexpected parameter {name!r} under the alias path")
-    config = AliasConfig(AliasTable.build(aliases, domains), settings)
+    config = AliasConfig(AliasTable.build(aliases, domains, blocked), settings)
     config.apply(Settings())
     return config
+
+
+def _plain(alias: Alias) -> bool:
+    """Written as a bare list of destinations (nothing else set)."""
+    return alias.enabled and alias.expires is None and not alias.block and not alias.allow
 
 
 def _alias_from_parameter(address: str, value: str) -> Alias:

@@ -6,6 +6,10 @@ The first rule that matches decides: a disabled or expired rule makes the recipi
 unknown rather than falling through to a catch-all, so disabling an alias really stops it.
 Destinations that are addresses of ours are expanded recursively (groups), with cycle
 detection and de-duplication.
+
+Sender patterns (global ``block``, and per alias ``block`` and ``allow``) are
+``user@domain`` (that address), ``@domain`` (any address at that domain) or ``*.domain``
+(any address at a subdomain of it), compared without regard to case.
 """
 
 from __future__ import annotations
@@ -30,10 +34,38 @@ class Alias:
     destinations: tuple[str, ...]
     enabled: bool = True
     expires: date | None = None
+    block: tuple[str, ...] = ()  # senders whose mail to this alias is dropped
+    allow: tuple[str, ...] = ()  # when set, only these (authenticated) senders reach it
 
     def expired_on(self, today: date) -> bool:
         """An alias is usable through its expiry date and unusable the day after."""
         return self.expires is not None and today > self.expires
+
+
+def sender_pattern(pattern: str) -> str:
+    """A normalized sender pattern: ``user@domain``, ``@domain`` or ``*.domain``."""
+    text = pattern.strip().lower()
+    if text.startswith("*."):
+        return "*." + normalize_domain(text[2:])
+    if text.startswith("@"):
+        return "@" + normalize_domain(text)
+    return normalize_address(text)
+
+
+def sender_matches(address: str, patterns: Iterable[str]) -> str | None:
+    """The first pattern ``address`` matches, or None."""
+    candidate = address.strip().lower()
+    domain = candidate.rpartition("@")[2]
+    for pattern in patterns:
+        if pattern.startswith("*."):
+            if domain.endswith(pattern[1:]) and len(domain) > len(pattern) - 1:
+                return pattern
+        elif pattern.startswith("@"):
+            if domain == pattern[1:]:
+                return pattern
+        elif candidate == pattern:
+            return pattern
+    return None
 
 
 def alias_key(address: str) -> str:
@@ -47,29 +79,38 @@ def alias_key(address: str) -> str:
 class AliasTable:
     aliases: Mapping[str, Alias] = field(default_factory=dict)
     domain_aliases: Mapping[str, str] = field(default_factory=dict)
+    blocked: tuple[str, ...] = ()  # senders blocked for every alias
 
     @classmethod
-    def build(cls, aliases: Iterable[Alias], domain_aliases: Mapping[str, str] | None = None) -> AliasTable:
+    def build(
+        cls, aliases: Iterable[Alias], domain_aliases: Mapping[str, str] | None = None, blocked: Iterable[str] = ()
+    ) -> AliasTable:
         """Validate and index the rules; raises :class:`AliasConfigError` on bad input."""
         table: dict[str, Alias] = {}
         for alias in aliases:
             try:
                 key = alias_key(alias.address)
                 destinations = tuple(_normalize_destination(d) for d in alias.destinations)
+                block = tuple(dict.fromkeys(sender_pattern(p) for p in alias.block))
+                allow = tuple(dict.fromkeys(sender_pattern(p) for p in alias.allow))
             except InvalidAddress as exc:
                 raise AliasConfigError(f"alias {alias.address!r}: {exc}") from None
             if key in table:
                 raise AliasConfigError(f"alias {key!r} is defined twice")
             if not destinations:
                 raise AliasConfigError(f"alias {key!r} has no destinations")
-            table[key] = Alias(key, destinations, alias.enabled, alias.expires)
+            table[key] = Alias(key, destinations, alias.enabled, alias.expires, block, allow)
+        try:
+            global_block = tuple(dict.fromkeys(sender_pattern(p) for p in blocked))
+        except InvalidAddress as exc:
+            raise AliasConfigError(f"[senders] block: {exc}") from None
         domains: dict[str, str] = {}
         for source, target in (domain_aliases or {}).items():
             try:
                 domains[normalize_domain(source)] = normalize_domain(target)
             except InvalidAddress as exc:
                 raise AliasConfigError(f"domain alias {source!r}: {exc}") from None
-        built = cls(MappingProxyType(table), MappingProxyType(domains))
+        built = cls(MappingProxyType(table), MappingProxyType(domains), global_block)
         for source in domains:
             built.canonical_domain(source)  # raises on a cycle
         return built
@@ -108,7 +149,7 @@ class AliasTable:
         destinations = self._expand(rule, today, [rule.address], warnings)
         unique = tuple(_dedupe(destinations))
         reason = "alias" if unique else "no-destinations"
-        return Resolution(address, reason, rule.address, unique, tuple(warnings))
+        return Resolution(address, reason, rule.address, unique, tuple(warnings), self.blocked + rule.block, rule.allow)
 
     def _match(self, address: str) -> Alias | None:
         local, domain = split_address(address)
@@ -147,6 +188,8 @@ class Resolution:
     rule: str | None
     destinations: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    block: tuple[str, ...] = ()  # the table's and the rule's blocked senders
+    allow: tuple[str, ...] = ()  # the rule's allowed senders (empty: everyone)
 
     @property
     def found(self) -> bool:

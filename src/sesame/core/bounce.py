@@ -34,6 +34,8 @@ _REASONS = {
     "headers-too-large": "The message header is too large to be forwarded.",
     "virus": "The message contains a virus.",
     "spam": "The message was classified as spam.",
+    "blocked-sender": "The recipient does not accept mail from this sender.",
+    "sender-not-allowed": "The recipient accepts mail only from known senders.",
 }
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
 

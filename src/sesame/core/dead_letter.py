@@ -109,11 +109,17 @@ def _record_id(record: dict[str, Any]) -> str | None:
 
 
 def operator_report(
-    letter: DeadLetter, mail: InboundMail, *, bucket: str, context_key: str, message_location: str | None
+    letter: DeadLetter,
+    mail: InboundMail,
+    *,
+    bucket: str,
+    context_key: str,
+    message_location: str | None,
+    outcomes: list[dict[str, Any]] | None = None,
 ) -> tuple[str, str]:
-    """Subject and plain-text body of the email telling the operator what failed and what to do."""
+    """Subject and plain-text body of the email telling the operator what failed, what did go
+    out (from the forwarder's own index record, ``outcomes``), and what to do."""
     subject = f"[sesame] forwarding failed for message from {mail.source or '<>'}"
-    function = letter.function_arn or "<HandleEmailFunction>"
     lines = [
         "Sesame could not forward a message. It has not been lost.",
         "",
@@ -125,18 +131,35 @@ def operator_report(
         f"Error:       {letter.error}",
         f"Gave up:     {letter.condition}" + (f" after {letter.attempts} attempt(s)" if letter.attempts else ""),
         "",
+    ]
+    if outcomes:
+        lines.append("Per recipient, as the last attempt recorded it:")
+        for outcome in outcomes:
+            delivered = ", ".join(outcome.get("destinations") or []) or "nothing yet"
+            detail = f" ({outcome['detail']})" if outcome.get("detail") else ""
+            lines.append(f"  {outcome.get('recipient')}: {outcome.get('status')}{detail}; delivered to: {delivered}")
+        lines.append("")
+    lines += [
         f"Raw message: {message_location or 'NOT FOUND in the bucket (see the error context)'}",
         f"Context:     s3://{bucket}/{context_key}",
         "",
-        "To redrive once the cause is fixed (sends are idempotent: destinations that already",
-        "received the message will not get it twice):",
+        "Once the cause is fixed, send it on with:",
+        "",
+        f"  sesame redrive {mail.message_id}",
+        "",
+        "or, with the AWS CLI alone:",
         "",
         f"  sesame redrive {mail.message_id}            # add --stack NAME if not sesame",
         "",
         "or without the sesame command:",
         "",
         f"  aws s3 cp s3://{bucket}/{context_key} - | jq -c .event > event.json",
-        f"  aws lambda invoke --function-name {function} --invocation-type Event \\",
+        f"  aws lambda invoke --function-name {letter.function_arn or '<HandleEmailFunction>'} --invocation-type Event \\",
         "      --cli-binary-format raw-in-base64-out --payload file://event.json /dev/null",
+        "",
+        "Delivery is at least once: a redrive sends only to the destinations that did not get the",
+        "message (every send is on record). The one exception is a send SES accepted but whose",
+        "answer was lost on the way back; Sesame then sends again rather than risk losing the",
+        "mail, and counts it in the PossibleDuplicates metric.",
     ]
     return subject, "\n".join(lines) + "\n"

@@ -7,16 +7,19 @@ header block once, render one copy per forwarded alias, build at most one bounce
 :func:`plan_message` is pure: everything a hostile message can make go wrong happens there,
 and it is the one place such a failure is caught and turned into outcomes (``failed`` with
 reason ``unprocessable-message``, the defect recorded), so a message never crashes the
-handler. :class:`Forwarder` carries the plan out; only the store and the sender can raise,
-for infrastructure reasons, so that Lambda retries.
+handler. :class:`Forwarder` carries the plan out. A send that fails for a reason that may pass
+(throttling, an outage, too little time left) becomes a ``failed`` outcome naming what did go
+out, and the report is marked ``incomplete``: the caller records it, then raises so that Lambda
+retries, and the retry sends only what is missing (:mod:`sesame.core.delivery`). Only fetching
+the message raises directly.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sesame.core.addresses import envelope_address
@@ -24,7 +27,9 @@ from sesame.core.aliases import AliasTable
 from sesame.core.bounce import build_dsn
 from sesame.core.event import InboundMail
 from sesame.core.message import Defect, ParsedMessage, parse_message
+from sesame.core.notice import build_notice
 from sesame.core.outcome import Decision, MessageReport, Outcome
+from sesame.core.delivery import OutOfTime
 from sesame.core.policy import check_message, decide, may_bounce
 from sesame.core.ports import MessageStore, Sender, SendRejected
 from sesame.core.rewrite import RewriteResult, prepare, render
@@ -74,15 +79,19 @@ def plan_message(
     *,
     reporting_mta: str | None = None,
     now: datetime | None = None,
+    kept_at: str = "",
+    kept_until: datetime | None = None,
 ) -> Plan:
     """Parse ``raw`` once, check each decision against it, prepare the header block once and
-    render the copy for each forwarded alias; build the bounce if one may be sent."""
+    render the copy for each forwarded alias (or, for a message too large to send, a notice
+    saying it is ``kept_at``); build the bounce if one may be sent."""
     defects: list[Defect] = []
     failures: dict[int, Outcome] = {}
     try:
         message = parse_message(raw)
-        decisions = tuple(check_message(d, message, settings) for d in decisions)
-        prepared = prepare(message, mail.source) if any(d.action == "forward" for d in decisions) else None
+        decisions = tuple(check_message(d, message, settings, mail) for d in decisions)
+        needs_copy = any(d.action == "forward" and not d.notice for d in decisions)
+        prepared = prepare(message, mail.source) if needs_copy else None
     except Exception as exc:  # noqa: BLE001 - hostile input the core failed to handle: an outcome
         defects.append(Defect("processing-error", type(exc).__name__))
         failed = {
@@ -97,9 +106,19 @@ def plan_message(
     for index, decision in enumerate(decisions):
         if decision.action != "forward":
             continue
-        assert prepared is not None
         try:
-            copies[index] = render(prepared, decision.recipient, settings.from_address(decision.recipient))
+            from_address = settings.from_address(decision.recipient)
+            copy = render(prepared, decision.recipient, from_address) if prepared is not None and not decision.notice else None
+            if copy is None or copy.size > settings.max_message_bytes:
+                why = decision.notice or "message-too-large"
+                decisions = decisions[:index] + (replace(decision, notice=why),) + decisions[index + 1 :]
+                notice = build_notice(
+                    alias=decision.recipient, from_address=from_address, sender=mail.source, subject=mail.subject,
+                    reason=why, size=len(raw), limit=settings.max_message_bytes, received=mail.timestamp,
+                    kept_at=kept_at or "the mail bucket", kept_until=kept_until, now=now or datetime.now(UTC),
+                )
+                copy = RewriteResult(notice, memoryview(b""), (), ())
+            copies[index] = copy
         except Exception as exc:  # noqa: BLE001 - e.g. a From template that gives no address
             defects.append(Defect("processing-error", type(exc).__name__))
             failures[index] = Outcome(decision.recipient, "failed", "unprocessable-message", decision.rule, detail=_describe(exc))
@@ -156,69 +175,111 @@ class Forwarder:
     settings: Settings
     reporting_mta: str | None = None  # the DSN's Reporting-MTA; default: the recipient's domain
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    retention_days: int | None = None  # how long the store keeps a received message
 
-    def handle(self, mail: InboundMail, table: AliasTable) -> MessageReport:
-        decisions = decide(mail, table, self.settings)
+    def handle(self, mail: InboundMail, table: AliasTable, *, release: bool = False) -> MessageReport:
+        decisions = decide(mail, table, self.settings, release=release)
+        if any(d.action == "quarantine" for d in decisions):
+            kept = self.store.quarantine(mail)  # an infrastructure failure raises: Lambda retries
+            outcomes = tuple(
+                Outcome(d.recipient, "dropped", d.reason, d.rule, detail=f"quarantined: {kept}")
+                if d.action == "quarantine"
+                else Outcome(d.recipient, "dropped", d.reason, d.rule)
+                for d in decisions
+            )
+            return MessageReport.for_mail(mail, outcomes)
         if not any(d.action != "drop" for d in decisions):
             outcomes = tuple(Outcome(d.recipient, "dropped", d.reason, d.rule) for d in decisions)
             return MessageReport.for_mail(mail, outcomes)
         raw = self.store.fetch(mail)  # an infrastructure failure raises: Lambda retries
         plan = plan_message(
-            mail, raw, decisions, self.settings, reporting_mta=self.reporting_mta, now=self.clock()
+            mail, raw, decisions, self.settings, reporting_mta=self.reporting_mta, now=self.clock(),
+            kept_at=self.store.location(mail),
+            kept_until=mail.timestamp + timedelta(days=self.retention_days) if self.retention_days else None,
         )
         outcomes: dict[int, Outcome] = dict(plan.failures)
-        already_sent: set[str] = set()
+        run = _Run(mail)
         for index, decision in enumerate(plan.decisions):
             if index in outcomes:
                 continue
             if decision.action == "forward":
-                outcomes[index] = self._forward(mail, decision, plan.copies[index], already_sent)
+                outcomes[index] = self._forward(run, decision, plan.copies[index])
             elif decision.action == "drop":
                 outcomes[index] = Outcome(decision.recipient, "dropped", decision.reason, decision.rule)
         if plan.bounce is not None:
-            outcomes.update(self._bounce(mail, plan.decisions, plan.bounce))
+            outcomes.update(self._bounce(run, plan.decisions, plan.bounce))
         return MessageReport.for_mail(
             mail,
             tuple(outcomes[i] for i in range(len(plan.decisions))),
             size=plan.size,
             defects=plan.defects,
+            incomplete=run.incomplete,
         )
 
-    def _forward(self, mail: InboundMail, decision: Decision, copy: RewriteResult, already_sent: set[str]) -> Outcome:
+    def _forward(self, run: _Run, decision: Decision, copy: RewriteResult) -> Outcome:
         # One destination gets one copy per message, even when two of its aliases were addressed.
-        destinations = [d for d in decision.destinations if d.lower() not in already_sent]
+        destinations = [d for d in decision.destinations if d.lower() not in run.already_sent]
         if not destinations:
             return Outcome(decision.recipient, "dropped", "already-forwarded", decision.rule)
         outgoing = (copy.head, copy.body)  # the body is never copied here
         sent: list[str] = []
         ids: list[str] = []
         for batch in batches(destinations, self.settings.batch_size):
-            try:
-                ids.append(self.sender.send_raw(outgoing, batch, key=send_key(mail.message_id, batch)))
-            except SendRejected as exc:
-                return Outcome(
-                    decision.recipient, "failed", "ses-rejected", decision.rule, tuple(sent), tuple(ids), str(exc)
-                )
+            failure = run.send(self.sender, outgoing, batch, send_key(run.mail.message_id, batch))
+            if failure is not None:
+                reason, detail = failure
+                return Outcome(decision.recipient, "failed", reason, decision.rule, tuple(sent), tuple(ids), detail)
+            ids.append(run.last_id)
             sent.extend(batch)
-            already_sent.update(d.lower() for d in batch)
+            run.already_sent.update(d.lower() for d in batch)
+        if decision.notice:
+            detail = f"{decision.notice}: a notice was sent instead of the message, which is kept"
+            return Outcome(decision.recipient, "forwarded", "notice-only", decision.rule, tuple(sent), tuple(ids), detail)
         return Outcome(decision.recipient, "forwarded", decision.reason, decision.rule, tuple(sent), tuple(ids))
 
-    def _bounce(self, mail: InboundMail, decisions: tuple[Decision, ...], bounce: Bounce) -> dict[int, Outcome]:
+    def _bounce(self, run: _Run, decisions: tuple[Decision, ...], bounce: Bounce) -> dict[int, Outcome]:
         if bounce.message is None:
             return {
                 i: Outcome(decisions[i].recipient, "dropped", decisions[i].reason, decisions[i].rule,
                            detail=f"bounce held back: {bounce.held_back}")
                 for i in bounce.indices
             }
-        try:
-            ses_id = self.sender.send_raw(bounce.message, [bounce.to], key=f"{mail.message_id}:{BOUNCE_KEY_SUFFIX}")
-        except SendRejected as exc:
+        failure = run.send(self.sender, bounce.message, [bounce.to], f"{run.mail.message_id}:{BOUNCE_KEY_SUFFIX}")
+        if failure is not None:
             return {
                 i: Outcome(decisions[i].recipient, "failed", decisions[i].reason, decisions[i].rule,
-                           detail=f"bounce refused: {exc}")
+                           detail=f"bounce not sent: {failure[1]}")
                 for i in bounce.indices
             }
         return {
-            i: Outcome(decisions[i].recipient, "bounced", decisions[i].reason, decisions[i].rule, (bounce.to,), (ses_id,))
+            i: Outcome(decisions[i].recipient, "bounced", decisions[i].reason, decisions[i].rule, (bounce.to,), (run.last_id,))
             for i in bounce.indices
         }
+
+
+class _Run:
+    """One message's sends: what went out, and whether the message must be tried again."""
+
+    def __init__(self, mail: InboundMail) -> None:
+        self.mail = mail
+        self.already_sent: set[str] = set()
+        self.incomplete = False  # a send failed for a reason that may pass: retry the message
+        self.out_of_time = False
+        self.last_id = ""
+
+    def send(self, sender: Sender, message: Any, destinations: Sequence[str], key: str) -> tuple[str, str] | None:
+        """Send, keeping the SES message id in ``last_id``; a failure is (reason, detail)."""
+        if self.out_of_time:
+            self.incomplete = True
+            return "out-of-time", "not tried: the invocation ran out of time before this send"
+        try:
+            self.last_id = sender.send_raw(message, destinations, key=key)
+        except SendRejected as exc:
+            return "ses-rejected", str(exc)
+        except OutOfTime as exc:
+            self.out_of_time = self.incomplete = True
+            return "out-of-time", str(exc)
+        except Exception as exc:  # noqa: BLE001 - recorded with what went out, then raised by the caller
+            self.incomplete = True
+            return "send-failed", _describe(exc)
+        return None

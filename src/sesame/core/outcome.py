@@ -25,6 +25,9 @@ class Decision:
     destinations: tuple[str, ...] = ()
     status_code: str | None = None  # enhanced status code for a bounce, e.g. 5.1.1
     warnings: tuple[str, ...] = ()
+    notice: str | None = None  # forward only a notice, for this reason (the message cannot be sent)
+    block: tuple[str, ...] = ()  # senders whose mail to this recipient is dropped
+    allow: tuple[str, ...] = ()  # when set, only these senders (authenticated) reach it
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -38,6 +41,8 @@ class Decision:
             data["status_code"] = self.status_code
         if self.warnings:
             data["warnings"] = list(self.warnings)
+        if self.notice:
+            data["notice"] = self.notice
         return data
 
 
@@ -79,12 +84,23 @@ class MessageReport:
     size: int | None
     outcomes: tuple[Outcome, ...]
     defects: tuple[Defect, ...] = field(default=())
+    # A send failed for a reason that may pass: the message must be tried again (Lambda's
+    # retry, or a redrive), which sends only what is missing. Not part of the record.
+    incomplete: bool = False
 
     @classmethod
     def for_mail(
-        cls, mail: InboundMail, outcomes: tuple[Outcome, ...], *, size: int | None = None, defects: tuple[Defect, ...] = ()
+        cls,
+        mail: InboundMail,
+        outcomes: tuple[Outcome, ...],
+        *,
+        size: int | None = None,
+        defects: tuple[Defect, ...] = (),
+        incomplete: bool = False,
     ) -> MessageReport:
-        return cls(mail.message_id, mail.source, mail.timestamp, mail.header_from, mail.subject, size, outcomes, defects)
+        return cls(
+            mail.message_id, mail.source, mail.timestamp, mail.header_from, mail.subject, size, outcomes, defects, incomplete
+        )
 
     @property
     def failed(self) -> tuple[Outcome, ...]:

@@ -8,10 +8,11 @@ drops mail without fetching it. :func:`check_message` looks at the stored messag
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 
 from sesame.core.addresses import envelope_address, is_valid_address, parse_address_list, same_organization
-from sesame.core.aliases import AliasTable
+from sesame.core.aliases import AliasTable, sender_matches
 from sesame.core.event import InboundMail
 from sesame.core.message import ParsedMessage
 from sesame.core.outcome import Decision
@@ -36,10 +37,14 @@ _DKIM_DOMAIN = re.compile(r"\bdkim=pass\b[^;]*?\bheader\.[id]=@?([A-Za-z0-9.-]+)
 SES_AUTHSERV_ID = "amazonses.com"
 
 
-def decide(mail: InboundMail, table: AliasTable, settings: Settings, today: date | None = None) -> tuple[Decision, ...]:
-    """One decision per envelope recipient (``receipt.recipients``, never the To header)."""
+def decide(
+    mail: InboundMail, table: AliasTable, settings: Settings, today: date | None = None, *, release: bool = False
+) -> tuple[Decision, ...]:
+    """One decision per envelope recipient (``receipt.recipients``, never the To header).
+    ``release``: an operator released this message from quarantine, so SES's verdicts are
+    not applied again."""
     day = today or mail.timestamp.date()
-    verdict = _verdict_decision(mail, settings)
+    verdict = None if release else _verdict_decision(mail, settings)
     return tuple(verdict(r) if verdict else _alias_decision(r, table, settings, day) for r in mail.recipients)
 
 
@@ -63,26 +68,59 @@ def _alias_decision(recipient: str, table: AliasTable, settings: Settings, day: 
         return Decision(recipient.strip().lower(), settings.unknown, "invalid-recipient", status_code=BAD_ADDRESS_STATUS)
     found = table.resolve(recipient, day)
     if found.found:
-        return Decision(found.recipient, "forward", "alias", found.rule, found.destinations, warnings=found.warnings)
+        return Decision(
+            found.recipient, "forward", "alias", found.rule, found.destinations,
+            warnings=found.warnings, block=found.block, allow=found.allow,
+        )
     return Decision(
         found.recipient, settings.unknown, found.reason, found.rule, status_code=UNKNOWN_STATUS, warnings=found.warnings
     )
 
 
-def check_message(decision: Decision, message: ParsedMessage, settings: Settings) -> Decision:
-    """Re-decide a forward after reading the message: loops are dropped, oversize bounced."""
+def check_message(
+    decision: Decision, message: ParsedMessage, settings: Settings, mail: InboundMail | None = None
+) -> Decision:
+    """Re-decide a forward after reading the message: loops are dropped, a message too large
+    to send becomes a notice."""
     if decision.action != "forward":
         return decision
+    if mail is not None:
+        refused = _sender_refused(decision, mail, message)
+        if refused is not None:
+            return Decision(decision.recipient, "drop", refused, decision.rule, status_code=POLICY_STATUS)
     markers = {f.text().strip().lower() for f in message.get_all(MARKER_HEADER)}
     if decision.recipient in markers:
         return Decision(decision.recipient, "drop", "loop", decision.rule, status_code=LOOP_STATUS)
     if len(message.get_all("Received")) > settings.max_received:
         return Decision(decision.recipient, "drop", "too-many-hops", decision.rule, status_code=LOOP_STATUS)
+    # Too large to send: the destinations get a notice instead (sesame.core.notice), never a
+    # bounce to a sender who may be forged, never silence.
     if message.headers_overflow:
-        return Decision(decision.recipient, "bounce", "headers-too-large", decision.rule, status_code=TOO_BIG_STATUS)
+        return replace(decision, notice="headers-too-large")
     if message.size > settings.max_message_bytes:
-        return Decision(decision.recipient, "bounce", "message-too-large", decision.rule, status_code=TOO_BIG_STATUS)
+        return replace(decision, notice="message-too-large")
     return decision
+
+
+def _sender_refused(decision: Decision, mail: InboundMail, message: ParsedMessage) -> str | None:
+    """``blocked-sender`` when the envelope sender or a From address matches a block pattern;
+    ``sender-not-allowed`` when the alias has an allow list the sender is not on. An allow list
+    trusts only authenticated identities: a From address with DMARC passed, or the envelope
+    sender with SPF passed (anyone can write any From)."""
+    if not (decision.block or decision.allow):
+        return None
+    envelope = envelope_address(mail.source)
+    from_addresses = [m.address for text in _values(mail, message, "From")[:1] for m in parse_address_list(text).valid_mailboxes]
+    candidates = [a for a in (envelope, *from_addresses) if a]
+    if any(sender_matches(a, decision.block) for a in candidates):
+        return "blocked-sender"
+    if decision.allow:
+        authenticated = [a for a in from_addresses if mail.verdicts.dmarc == "PASS"]
+        if envelope and mail.verdicts.spf == "PASS":
+            authenticated.append(envelope)
+        if not any(sender_matches(a, decision.allow) for a in authenticated):
+            return "sender-not-allowed"
+    return None
 
 
 def may_bounce(mail: InboundMail, message: ParsedMessage | None) -> str | None:

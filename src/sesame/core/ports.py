@@ -38,6 +38,12 @@ class MessageStore(Protocol):
     def fetch(self, mail: InboundMail) -> bytes:
         """The raw message as SES stored it. Raises when it cannot be read."""
 
+    def location(self, mail: InboundMail) -> str:
+        """Where the raw message is kept, for a person (e.g. ``s3://bucket/messages/<id>``)."""
+
+    def quarantine(self, mail: InboundMail) -> str:
+        """Keep a copy of the raw message in quarantine; returns where. Raises when it cannot."""
+
 
 class Sender(Protocol):
     def send_raw(self, message: Outgoing, destinations: Sequence[str], *, key: str) -> str:

@@ -43,7 +43,6 @@ from sesame.core.addresses import (
     envelope_address,
     format_mailbox,
     format_phrase,
-    is_valid_address,
     parse_address_list,
     safe_display_text,
 )

@@ -8,14 +8,19 @@ from typing import Literal
 
 from sesame.core.addresses import InvalidAddress, normalize_address, split_address
 
-Action = Literal["forward", "bounce", "drop"]
-ACTIONS: tuple[str, ...] = ("forward", "bounce", "drop")
+Action = Literal["forward", "bounce", "drop", "quarantine"]
+# "quarantine" (for a verdict): keep the message under quarantine/, forward nothing, until an
+# operator releases it (`sesame redrive --from-quarantine`).
+ACTIONS: tuple[str, ...] = ("forward", "bounce", "drop", "quarantine")
 
 SES_MAX_RECIPIENTS = 50
-# SES v2 takes 40 MB a message, attachments counted base64-encoded as they are in the MIME
-# message. Whether "MB" is 10^6 or 2^20 bytes is not said, so the smaller one is used: a
-# message above it is refused (bounced) up front instead of failing at SES.
+# SES receiving stores messages of up to 40 MB. Whether "MB" is 10^6 or 2^20 bytes is not
+# said, so the smaller reading is used throughout.
 SES_MAX_MESSAGE_BYTES = 40_000_000
+# SES v2 sends "40 MB per message (after base64 encoding)" (SES quotas page): base64 turns n
+# bytes into 4 * ceil(n / 3), so 30,000,000 raw bytes is the most a raw send can carry. A
+# message larger than that is not sent: its destinations get a notice (sesame.core.notice).
+SES_MAX_SEND_BYTES = 30_000_000
 
 
 class SettingsError(ValueError):
@@ -44,7 +49,7 @@ class Settings:
     unknown: Literal["bounce", "drop"] = "bounce"
     verdicts: VerdictPolicy = VerdictPolicy()
     max_received: int = 30
-    max_message_bytes: int = SES_MAX_MESSAGE_BYTES
+    max_message_bytes: int = SES_MAX_SEND_BYTES
     batch_size: int = SES_MAX_RECIPIENTS
     bounce_sender_local: str = "mailer-daemon"
 

@@ -25,7 +25,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import redirect_stdout
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -225,6 +225,27 @@ class DeadLetters:
             raise RedriveError(f"cannot read s3://{self.places.bucket}/{key}: {exc}") from None
         except ValueError:
             return {"unreadable": True}
+
+    def quarantined(self, message_id: str, *, days: int, today: date) -> Pending | None:
+        """A quarantined message, to release: its index record (searched day by day, newest
+        first, over ``days``) holds SES's mail and receipt objects, the original event. The
+        event names the message under ``sesame.release``, which lifts the verdicts for it."""
+        for back in range(days):
+            day = today - timedelta(days=back)
+            record = self._read_json(f"{self.places.index_prefix}{day:%Y/%m/%d}/{message_id}.json")
+            if not isinstance(record, dict) or "mail" not in record:
+                continue
+            if not any(isinstance(o, dict) and "quarantined" in str(o.get("detail") or "") for o in record.get("outcomes") or []):
+                raise RedriveError(f"{message_id} was not quarantined (its index record of {day} says otherwise)")
+            event = {"Records": [{"eventSource": "aws:ses", "eventVersion": "1.0",
+                                  "ses": {"mail": record["mail"], "receipt": record.get("receipt") or {}}}],
+                     "sesame": {"release": [message_id]}}
+            try:
+                (mail,) = parse_ses_event(event)
+            except (InvalidEvent, ValueError) as exc:
+                raise RedriveError(f"the index record of {message_id} holds no usable SES event: {exc}") from None
+            return Pending(message_id, mail, event, "quarantined")
+        return None
 
     # --- settling ----------------------------------------------------------------------
     def hold(self, records: Iterable[QueueRecord]) -> None:
