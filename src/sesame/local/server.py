@@ -83,8 +83,8 @@ class _ObservedRuntime(ForwarderRuntime):
 
     reports: list[MessageReport] = field(default_factory=list)
 
-    def forward(self, mail):  # type: ignore[no-untyped-def]
-        report = super().forward(mail)
+    def forward(self, mail, **options):  # type: ignore[no-untyped-def]
+        report = super().forward(mail, **options)
         self.reports.append(report)
         return report
 
