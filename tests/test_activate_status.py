@@ -326,7 +326,7 @@ def _feedback_metrics(now: datetime) -> None:
         ("Bounces", "alias", "team@example.com", 3),
         ("Complaints", "alias", "promo@example.com", 1),
     ):
-        data += [{"MetricName": name, "Timestamp": now - timedelta(days=i), "Value": 1, "Unit": "Count",
+        data += [{"MetricName": name, "Timestamp": now - timedelta(days=i, hours=1), "Value": 1, "Unit": "Count",
                   "Dimensions": [{"Name": "service", "Value": "sesame-feedback"}, {"Name": dimension, "Value": value}]}
                  for i in range(count)]
     boto3.client("cloudwatch").put_metric_data(Namespace="Sesame", MetricData=data)

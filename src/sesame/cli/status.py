@@ -151,7 +151,8 @@ def _feedback_series(cloudwatch: Any, now: datetime) -> list[tuple[str, str, int
                         "Period": FEEDBACK_DAYS * 86400, "Stat": "Sum"}}
                     for i, (name, dimension, value) in enumerate(chunk)
                 ],
-                StartTime=now - timedelta(days=FEEDBACK_DAYS), EndTime=now,
+                # A minute past now, as above: CloudWatch and moto exclude EndTime itself.
+                StartTime=now - timedelta(days=FEEDBACK_DAYS), EndTime=now + timedelta(minutes=1),
             )["MetricDataResults"]
             for result in results:
                 name, dimension, value = chunk[int(result["Id"][1:])]
