@@ -117,11 +117,31 @@ def test_given_the_bare_record_or_an_sns_notification_when_parsed_then_it_reads_
         (json.dumps({"eventType": "Bounce", "mail": {"messageId": "m"}, "bounce": {"bouncedRecipients": []}}),
          "names no recipient"),
         (json.dumps({"eventType": "Bounce", "bounce": {}}), "no mail.messageId"),
+        (json.dumps([1, 2]), "not a JSON object"),
+        (json.dumps({"Type": "Notification", "Message": "{oops"}), "SNS message is not JSON"),
+        (json.dumps({"eventType": "Complaint", "mail": {"messageId": "m"}}), "without its complaint object"),
+        (json.dumps({"eventType": "Bounce", "mail": {"messageId": "m", "timestamp": "yesterday"},
+                     "bounce": {"bouncedRecipients": [{"emailAddress": "a@x.example"}], "timestamp": 5}}),
+         "no usable timestamp"),
     ],
 )
 def test_given_a_record_that_is_no_event_of_ours_when_parsed_then_it_is_refused_with_why(text: str, why: str) -> None:
     with pytest.raises(InvalidFeedback, match=why):
         parse_feedback(text)
+
+
+def test_given_odd_entries_and_no_marker_when_parsed_then_bad_entries_are_skipped_and_nothing_is_paused() -> None:
+    event = load_event("ses_feedback_complaint.json")
+    detail = event["detail"]
+    detail["complaint"]["complainedRecipients"] = ["not an object", {"emailAddress": "no-at-sign"},
+                                                   {"emailAddress": " <Ann@Example.org> "}]
+    detail["complaint"]["timestamp"] = "2026-11-21T08:02:11"  # no zone: read as UTC
+    detail["mail"]["headers"] = [h for h in detail["mail"]["headers"] if h["name"] != "X-Sesame-Forwarded-For"]
+    parsed = parse_feedback(json.dumps(event))
+    assert [r.address for r in parsed.recipients] == ["ann@example.org"]
+    assert parsed.occurred_at == at("2026-11-21T08:02:11") and parsed.alias is None
+    # Without the alias the complaint cannot pause anything: it is recorded.
+    assert plan(parsed, POLICY) == [None]
 
 
 def test_given_hostile_text_in_a_diagnostic_when_parsed_then_it_is_cut_and_has_no_line_breaks() -> None:

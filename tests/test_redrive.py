@@ -383,6 +383,16 @@ def test_given_sends_seen_when_summarized_then_destinations_split_into_sent_now_
     ]
 
 
+def test_given_a_failed_recipient_and_no_error_when_summarized_then_it_still_fails() -> None:
+    report = {"message_id": "m1", "source": "s@x", "outcomes": [
+        {"recipient": "help@x.example", "status": "failed", "reason": "ses-rejected", "destinations": [],
+         "detail": "MessageRejected: not verified"}]}
+    result = summarize(report, [], message_id="m1")
+    assert not result.succeeded
+    assert describe(result) == ["m1 from <s@x>: still failing",
+                                "  help@x.example failed: ses-rejected: MessageRejected: not verified"]
+
+
 def test_given_an_error_and_no_report_when_summarized_then_it_still_fails_and_names_what_went_out() -> None:
     result = summarize(None, [SentCopy(("a@x.example",), "s1")], message_id="m1", source="s@x", error="Boom: no")
     assert not result.succeeded

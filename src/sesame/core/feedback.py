@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -399,9 +399,6 @@ class Suppression:
 
     def active(self, now: datetime) -> bool:
         return self.until is None or self.until > now
-
-    def with_detail(self, detail: str | None) -> Suppression:
-        return replace(self, detail=detail)
 
 
 __all__ = [
