@@ -18,7 +18,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # The Lambda runtime is Python 3.13; the suite runs there too.
 VENV313 := .tools/py313
 
-.PHONY: venv run test unit test-py313 lint checkov build bench catalog clean
+.PHONY: venv run test unit test-py313 lint checkov build bench chaos catalog clean
 
 venv: $(VENV)/.installed
 
@@ -72,6 +72,11 @@ build: $(SAM)
 
 bench: venv
 	$(BIN)/python bench/bench_preview.py
+	$(BIN)/python bench/bench_local.py
+
+# 500 messages of 1 to 120 destinations through `sesame local --faults`, at fault rates 0.2 and 0.05.
+chaos: venv
+	$(BIN)/python -m sesame.local.chaos --messages 500 --rate 0.2 --rate 0.05 --workdir .chaos
 
 # The index schema and named queries the `sesame` package carries, extracted from the
 # template (tests/test_index_catalog.py fails until this is run after a change).

@@ -191,7 +191,10 @@ def test_samconfig_overrides_parameters_and_conditions(tmp_path: Path) -> None:
     assert [r.name for r in wiring.rules] == ["blue-forward"]  # the bounce rule's condition is false
     assert wiring.rules[0].recipients == ("mail.example",)
     assert wiring.domains == ("mail.example",)
-    assert wiring.warnings == ["aliases for example.com, example.net, but no forwarding rule receives that domain"]
+    assert wiring.warnings == [
+        "aliases for example.com, example.net, but no forwarding rule receives that domain",
+        "HandleEmailFunction has no on-failure destination: a failed message is reported nowhere",
+    ]
 
 
 def test_short_tags_and_intrinsics_resolve(tmp_path: Path) -> None:
@@ -255,3 +258,20 @@ def test_the_real_template_passes_the_wiring_check() -> None:
     assert len(forwarding) == 1
     assert [type(a).__name__ for a in forwarding[0].actions][:2] == ["S3Action", "LambdaAction"]
     assert set(aliases.table.domains) <= set(wiring.domains)
+    # The failure path: on-failure destination -> queue -> event source mapping -> dead-letter function.
+    assert wiring.failure_queue == "DeadLetterQueue"
+    assert wiring.dead_letter_function is not None and wiring.dead_letter_function.handler == "dead_letter.app.lambda_handler"
+    # Two SQS sources: the dead letters, and SES's feedback (bounces, complaints).
+    assert {(s.queue, s.function) for s in wiring.event_sources} == {
+        ("DeadLetterQueue", "DeadLetterFunction"), ("FeedbackQueue", "FeedbackFunction")}
+    (source,) = [s for s in wiring.event_sources if s.queue == "DeadLetterQueue"]
+    declared = load_template(ROOT / "template.yaml")["Resources"]
+    assert source.batch_size == declared["DeadLetterEventSource"]["Properties"]["BatchSize"]
+    assert source.report_batch_item_failures
+    queue = wiring.queues["DeadLetterQueue"]
+    properties = declared["DeadLetterQueue"]["Properties"]
+    assert (queue.visibility_timeout, queue.redrive_target, queue.max_receive_count) == (
+        properties["VisibilityTimeout"],
+        "UnreportedFailuresQueue",
+        properties["RedrivePolicy"]["maxReceiveCount"],
+    )

@@ -1,18 +1,19 @@
 """``sesame local``: the whole pipeline on one machine, no AWS account (``make run``).
 
 An SMTP listener stands in for SES receiving, with the receipt rules of ``template.yaml``;
-moto stands in for S3, SSM, SQS and DynamoDB; the real forwarding handler runs for every
-message; what SES would send lands in an outbox folder (and can be relayed). One line per
-message says what happened to each recipient.
+moto (in a child process) stands in for S3, SSM, SQS and DynamoDB, an HTTP server for the
+SES v2 API; the real forwarding and dead-letter handlers run as Lambda would run them; what
+SES would send lands in an outbox folder (and can be relayed). One line per message says
+what happened to each recipient.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,20 @@ def register(subparsers: Any) -> None:
         help="run SES receiving, the forwarder and SES sending on this machine (no AWS account)",
         description=(
             "Run the whole pipeline on this machine, with no AWS account: an SMTP listener standing in "
-            "for SES receiving (rules from the template), moto for S3/SSM/SQS/DynamoDB, the real "
-            "forwarding handler, and an outbox folder for what SES would send."
+            "for SES receiving (rules from the template), moto for S3/SSM/SQS/DynamoDB, an SES v2 API "
+            "stand-in, the real forwarding and dead-letter functions, and an outbox folder for what SES "
+            "would send."
         ),
     )
     parser.add_argument("--smtp-port", type=int, default=2525, help="SMTP port on 127.0.0.1 (default 2525; 0 = any free)")
     parser.add_argument("--aliases", type=Path, default=Path("aliases.toml"), help="alias file (default: aliases.toml)")
     parser.add_argument("--outbox", type=Path, default=Path("outbox"), help="where sent mail is written (default: ./outbox)")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".sesame-local"),
+        help="index records, failed messages, fault log, endpoints.json (default: ./.sesame-local)",
+    )
     parser.add_argument("--relay", metavar="HOST:PORT", help="also relay what SES would send to this SMTP server")
     parser.add_argument("--template", type=Path, default=Path("template.yaml"), help="SAM template (default: template.yaml)")
     parser.add_argument(
@@ -51,11 +59,38 @@ def register(subparsers: Any) -> None:
         help="local only: the scan verdict SES reports, e.g. spam=FAIL, dmarc=FAIL, dmarc-policy=reject (repeatable)",
     )
     parser.add_argument(
-        "--retries", type=int, help="retries after a handler error (default: the template's MaximumRetryAttempts)"
+        "--retries", type=int, help="Lambda retries after a function error (default: the template's MaximumRetryAttempts)"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=0.01,
+        metavar="FACTOR",
+        help="how fast Lambda's retry delays (1 and 2 minutes) and SQS visibility timeouts pass: "
+        "1 is real time (default 0.01)",
+    )
+    parser.add_argument(
+        "--faults",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="fail this share of the functions' AWS calls (0 to 1): throttling, 5xx, timeouts, lost responses",
+    )
+    parser.add_argument("--fault-seed", type=int, metavar="N", help="seed for --faults, to replay a run")
+    parser.add_argument(
+        "--no-sdk-retries",
+        dest="sdk_retries",
+        action="store_false",
+        help="turn botocore's own retries off in the functions' clients (one attempt a call)",
+    )
+    parser.add_argument(
+        "--operator-email",
+        default=None,
+        help="the OperatorEmail parameter when the template and samconfig give none (default operator@sesame.localhost)",
     )
     parser.add_argument("--region", default="us-east-1", help="the region local mode pretends to be (default us-east-1)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per message")
-    parser.add_argument("--verbose", action="store_true", help="also show the forwarder's own logs and metrics (stderr)")
+    parser.add_argument("--verbose", action="store_true", help="also show the functions' own logs and metrics (stderr)")
     parser.set_defaults(func=run)
 
 
@@ -68,25 +103,26 @@ def _relay(value: str | None) -> tuple[str, int] | None:
     return host, int(port)
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        import aiosmtpd  # noqa: F401
-        import moto.server  # noqa: F401
-        import yaml  # noqa: F401
-    except ImportError:
-        raise CommandError(MISSING_EXTRA) from None
-    from sesame.local.server import LocalMode, LocalModeError, LocalOptions
+def options_from(args: argparse.Namespace) -> Any:
+    from sesame.local.stack import DEFAULT_OPERATOR, LocalOptions
 
     if not 0 <= args.smtp_port <= 65535:
         raise CommandError(f"--smtp-port {args.smtp_port}: not a port number")
     if args.max_size < 1:
         raise CommandError("--max-size must be positive")
-    options = LocalOptions(
+    if not 0 <= args.faults <= 1:
+        raise CommandError(f"--faults {args.faults}: a rate between 0 and 1, e.g. 0.05")
+    if args.time_scale <= 0:
+        raise CommandError(f"--time-scale {args.time_scale}: must be positive (1 = real time)")
+    if args.retries is not None and not 0 <= args.retries <= 2:
+        raise CommandError(f"--retries {args.retries}: Lambda retries an asynchronous event 0 to 2 times")
+    return LocalOptions(
         aliases=args.aliases,
         template=args.template,
         samconfig=args.samconfig,
         config_env=args.config_env,
         outbox=args.outbox,
+        state_dir=args.state_dir,
         smtp_port=args.smtp_port,
         relay=_relay(args.relay),
         max_size=args.max_size,
@@ -95,12 +131,28 @@ def run(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         region=args.region,
         retries=args.retries,
+        faults=args.faults,
+        fault_seed=args.fault_seed,
+        sdk_retries=args.sdk_retries,
+        time_scale=args.time_scale,
+        operator_email=args.operator_email or DEFAULT_OPERATOR,
     )
-    # The handler's Powertools warns when a failed invocation published no metric: noise here.
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
-    mode = LocalMode(options)
+
+
+def run(args: argparse.Namespace) -> int:
     try:
-        mode.prepare()
+        import aiosmtpd  # noqa: F401
+        import moto.server  # noqa: F401
+        import yaml  # noqa: F401
+    except ImportError:
+        raise CommandError(MISSING_EXTRA) from None
+    from sesame.local.report import tally
+    from sesame.local.stack import LocalModeError, LocalStack
+
+    options = options_from(args)
+    stack = LocalStack(options)
+    try:
+        stack.prepare()
     except LocalModeError as exc:
         if len(exc.lines) == 1:
             raise CommandError(exc.lines[0]) from None
@@ -108,36 +160,38 @@ def run(args: argparse.Namespace) -> int:
             print(f"sesame local: error: {line}", file=sys.stderr)
         raise CommandError(f"{len(exc.lines)} problems; not starting") from None
     stop = threading.Event()
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main else None
+    # Both signals stop local mode, also without a terminal: a shell starting a background job
+    # (`sesame local ... &`) leaves SIGINT ignored, and Python then never raises KeyboardInterrupt.
+    previous = _on_signals(lambda *_: stop.set())
     try:
         try:
-            mode.start()
+            stack.start()
         except LocalModeError as exc:
             raise CommandError("; ".join(exc.lines)) from None
         banner = sys.stderr if args.json else sys.stdout
-        for line in mode.banner():
+        for line in stack.banner():
             print(line, file=banner, flush=True)
         if args.json:
-            import json
-
-            ready = {"event": "ready", "smtp": f"{options.host}:{mode.smtp_port}", "outbox": str(options.outbox.resolve())}
+            ready = {"event": "ready", "smtp": f"{options.host}:{stack.smtp_port}", "outbox": str(options.outbox.resolve())}
             print(json.dumps(ready), flush=True)
-        try:
-            stop.wait()
-        except KeyboardInterrupt:
+        while not stop.wait(0.5):
             pass
     finally:
+        _on_signals(lambda *_: None)  # a second signal while stopping: stop anyway, quietly
         try:
-            mode.stop()
-        except KeyboardInterrupt:  # a second Ctrl-C while stopping: stop anyway, quietly
-            pass
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
-    counts: dict[str, int] = {}
-    for summary in mode.results:
-        for outcome in summary["outcomes"]:
-            counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
-    tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing"
-    print(f"sesame local: stopped after {len(mode.results)} message(s): {tally}", file=sys.stderr)
+            stack.stop()
+        finally:
+            _restore(previous)
+    print(f"sesame local: {tally(stack.results)}", file=sys.stderr)
     return 0
+
+
+def _on_signals(handler: Any) -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)

@@ -377,3 +377,16 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (int, float)):
         return str(value)
     return value
+
+
+def local_name(logical_id: str, stack_name: str) -> str:
+    """A name for a resource CloudFormation would name: lower case, bucket-safe."""
+    return f"{stack_name}-{logical_id}".lower()[:63]
+
+
+def as_bool(value: Any, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() == "true"

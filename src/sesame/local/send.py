@@ -1,6 +1,6 @@
 """Send a test message to ``sesame local``: ``python -m sesame.local.send --to john@example.com``.
 
-Builds a small sample message (or sends ``--file FILE.eml`` as is) over SMTP to
+Builds a small sample message (or sends ``--file FILE.eml``, line ends made CRLF) over SMTP to
 127.0.0.1:2525 and prints the server's answer. Standard library only.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import email.utils
+import re
 import smtplib
 import sys
 from collections.abc import Sequence
@@ -28,6 +29,13 @@ def sample_message(sender: str, to: Sequence[str], subject: str) -> bytes:
         "It went through the SMTP listener, the receipt rules, the forwarder and the outbox.\n"
     )
     return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+
+
+def crlf(message: bytes) -> bytes:
+    """Line ends as SMTP wants them (RFC 5321 2.3.8): a file written with LF only is sent with
+    CRLF, as any MTA's ``sendmail`` does. smtplib sends bytes as they are, and a server reading
+    CRLF-terminated lines would take a whole LF-only message for one line over 1,000 bytes."""
+    return re.sub(rb"\r?\n", b"\r\n", message)
 
 
 def send(
@@ -63,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.file is not None:
         try:
-            message = args.file.read_bytes()
+            message = crlf(args.file.read_bytes())
         except OSError as exc:
             print(f"send: {args.file}: {exc.strerror or exc}", file=sys.stderr)
             return 2

@@ -33,6 +33,12 @@ class Delivery:
     peer_ip: str
 
 
+def null_to_empty(mail_from: str | None) -> str:
+    """The reverse-path as SES's event gives it: ``MAIL FROM:<>`` (a bounce) is the empty string."""
+    value = (mail_from or "").strip()
+    return "" if value in ("", "<>") else value.removeprefix("<").removesuffix(">")
+
+
 class _SesSMTP(SMTP):
     """aiosmtpd's server with SES's enhanced status codes for the size limit."""
 
@@ -69,7 +75,7 @@ class _Handler:
             return TOO_BIG
         peer = session.peer if isinstance(session.peer, tuple) else ("", 0)
         delivery = Delivery(
-            mail_from=envelope.mail_from or "",
+            mail_from=null_to_empty(envelope.mail_from),
             recipients=tuple(envelope.rcpt_tos),
             content=content,
             helo=session.host_name or "",

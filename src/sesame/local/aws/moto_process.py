@@ -1,0 +1,69 @@
+"""Start and stop the moto child process (:mod:`sesame.local.aws.moto_child`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+
+class MotoError(RuntimeError):
+    """The moto child did not start."""
+
+
+class MotoProcess:
+    def __init__(self, host: str = "127.0.0.1", log: Path | None = None, start_timeout: float = 60) -> None:
+        self.host = host
+        self.log = log
+        self.start_timeout = start_timeout
+        self.endpoint = ""
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_file = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self) -> str:
+        self._log_file = self.log.open("ab") if self.log is not None else None
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "sesame.local.aws.moto_child", "--host", self.host],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log_file if self._log_file is not None else subprocess.DEVNULL,
+            env=env,
+        )
+        line: list[bytes] = []
+        reader = threading.Thread(target=lambda: line.append(self._process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        reader.join(self.start_timeout)
+        try:
+            port = int(json.loads(line[0])["port"]) if line and line[0] else None
+        except (ValueError, KeyError, TypeError):
+            port = None
+        if port is None:
+            self.stop()
+            where = f" (see {self.log})" if self.log is not None else ""
+            raise MotoError(f"the moto server did not start within {self.start_timeout:.0f} s{where}")
+        self.endpoint = f"http://{self.host}:{port}"
+        return self.endpoint
+
+    def stop(self, timeout: float = 10) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            if process.stdin is not None:
+                process.stdin.close()  # the child's signal to stop
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
