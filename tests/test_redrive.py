@@ -11,6 +11,7 @@ Code: 429"), answered by a botocore ``before-send`` hook so the real client pars
 from __future__ import annotations
 
 import copy
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -493,3 +494,44 @@ def test_given_a_quarantined_message_when_released_then_it_is_forwarded_past_the
     assert "john@example.com forwarded: sent now to john.doe@gmail.example, john@work.example" in capsys.readouterr().out
     assert ses.to("Spam?") == ["john.doe@gmail.example", "john@work.example"]
     assert _index(SPAM)["outcomes"][0]["status"] == "forwarded"
+
+
+def test_given_sesame_local_running_when_a_failed_message_is_redriven_locally_then_it_reaches_the_outbox(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from handle_email import app
+    from test_local_stack import delivered, message, options
+
+    from sesame.local.stack import LocalStack
+
+    stack = LocalStack(options(tmp_path), out=io.StringIO(), err=io.StringIO())
+    stack.start()
+    try:
+        # GIVEN a message local mode could not forward (S3 down through Lambda's retries):
+        # reported by the dead-letter function, kept under error/ in the emulated bucket
+        class BrokenStore:
+            def fetch(self, mail: Any) -> bytes:
+                raise ConnectionError("S3 is down")
+
+        runtime = app.runtime()
+        store, runtime.store = runtime.store, BrokenStore()
+        try:
+            summary = delivered(stack, "john@example.com", message(subject="redrive me"))
+        finally:
+            runtime.store = store
+        assert (summary["outcomes"][0]["status"], summary["attempts"]) == ("failed", 3)
+        capsys.readouterr()
+
+        # WHEN it is redriven against the running stack, from its endpoints.json
+        assert main(["redrive", summary["message_id"], "--local", "--state-dir", str(tmp_path / "state")]) == 0
+
+        # THEN both of john's mailboxes get it through local mode's SES stand-in.
+        assert "john@example.com forwarded: sent now to john.doe@gmail.example, john@work.example" in capsys.readouterr().out
+        delivery = stack.parts.delivery
+        assert delivery is not None and delivery.wait_idle(30)
+        for mailbox in ("john.doe@gmail.example", "john@work.example"):
+            (copy_,) = delivery.files_to(mailbox)  # one copy each, named by SES's id of the send
+            assert b"Subject: redrive me" in copy_.read_bytes()
+        assert app.runtime() is runtime  # local mode's own runtime is back in place
+    finally:
+        stack.stop()

@@ -356,6 +356,8 @@ class InProcessForwarder:
         self._observer.sent = []
         handler = app.logger.registered_handler
         previous = handler.setStream(self._log or io.StringIO())
+        # Put back whatever runtime the handler had (in local mode's process, its own).
+        previous_runtime = getattr(app, "_runtime", None)
         app.use_runtime(self._runtime)
         try:
             with redirect_stdout(self._log or io.StringIO()):  # the metrics' EMF lines
@@ -366,7 +368,7 @@ class InProcessForwarder:
         except Exception as exc:  # noqa: BLE001 - the forwarder's failure is this message's result
             return Run([], list(self._observer.sent), f"{type(exc).__name__}: {exc}")
         finally:
-            app.use_runtime(None)
+            app.use_runtime(previous_runtime)
             handler.setStream(previous)
 
 
