@@ -27,6 +27,12 @@ from mail_scenarios import BUCKET, TABLE, Scenario, _raw, prepare_account, scena
 from moto import mock_aws
 from test_handler import Context
 
+# The functions' modules are imported here, at collection, as Lambda imports them at init:
+# their loggers then write to the session's stdout, never to one test's captured output, which
+# is closed when that test ends (local mode swaps the loggers' streams, flushing the old one).
+from dead_letter import app as _dead_letter_app  # noqa: F401
+from handle_email import app as _forwarder_app  # noqa: F401
+
 from sesame.cli import main
 from sesame.core.redrive import SentCopy, describe, summarize
 
