@@ -1,7 +1,7 @@
 """How much a large message costs `sesame preview`, next to a full MIME parse with `email`.
 
 Run as ``.venv/bin/python bench/bench_preview.py`` (or ``make bench``). It writes, under a
-temporary directory, a ~40 MB multipart message with several base64 attachments and a tiny
+temporary directory, a ~29.5 MB multipart message with several base64 attachments and a tiny
 message, then measures in fresh child processes, each run several times after a warm-up (median):
 
 (a) ``sesame preview BIG --recipient john@example.com --aliases A --output OUT``: wall time
@@ -177,7 +177,13 @@ def _memory_backed_dir() -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size-mb", type=float, default=39.5, help="size of the large message (default 39.5; SES stores at most 40)")
+    parser.add_argument(
+        "--size-mb",
+        type=float,
+        default=29.5,
+        help="size of the large message (default 29.5: SES sends at most 30,000,000 raw bytes; "
+        "preview shows a larger one as the notice that replaces it)",
+    )
     parser.add_argument("--repeat", type=int, default=5, help="runs per measurement; the median is reported (default 5)")
     parser.add_argument("--dir", help="where to write the messages (default: /dev/shm when it has room, else the temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")

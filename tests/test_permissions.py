@@ -106,7 +106,9 @@ def authorizations(call: Call) -> list[Authorization]:
         # From address in the ses:FromAddress condition key.
         content = p["Content"]
         if "Raw" in content:
-            action, sender = "ses:SendRawEmail", p.get("FromEmailAddress") or _from_address(content["Raw"]["Data"])
+            # Data is the message, or the sender's RawParts (bytes() joins them).
+            raw = bytes(content["Raw"]["Data"])
+            action, sender = "ses:SendRawEmail", p.get("FromEmailAddress") or _from_address(raw)
         else:
             action, sender = "ses:SendEmail", p["FromEmailAddress"]
         identity = f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{sender.rpartition('@')[2]}"

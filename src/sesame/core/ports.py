@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from sesame.core.event import InboundMail
 
@@ -35,8 +35,9 @@ class SendRejected(Exception):
 
 
 class MessageStore(Protocol):
-    def fetch(self, mail: InboundMail) -> bytes:
-        """The raw message as SES stored it. Raises when it cannot be read."""
+    def fetch(self, mail: InboundMail) -> bytes | bytearray | memoryview | Any:
+        """The raw message as SES stored it: bytes or any buffer with the bytes API (the S3
+        store returns a private memory map). Raises when it cannot be read."""
 
     def location(self, mail: InboundMail) -> str:
         """Where the raw message is kept, for a person (e.g. ``s3://bucket/messages/<id>``)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from sesame.aws import ClientFactory, client_config, make_client
+from sesame.aws import ClientFactory, make_client
 from sesame.local.aws.faults import FaultInjector
 
 # Credentials moto accepts; nothing here can reach a real AWS endpoint.
@@ -46,20 +46,14 @@ class LocalAws:
     def _client(self, service: str, *, retries: bool) -> Any:
         extra: dict[str, Any] = {"s3": {"addressing_style": "path"}} if service == "s3" else {}
         with self._lock:
-            if retries:
-                return make_client(
-                    service,
-                    session=self._session,
-                    region_name=self.region,
-                    endpoint_url=self.endpoint_for(service),
-                    **extra,
-                )
-            from botocore.config import Config
-
-            # Sesame's configuration with botocore's own retries off: one attempt a call.
-            config = client_config(service, **extra).merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
-            return self._session.client(
-                service, region_name=self.region, endpoint_url=self.endpoint_for(service), config=config
+            # Sesame's configuration; without retries, botocore's own are off: one attempt a call.
+            return make_client(
+                service,
+                session=self._session,
+                region_name=self.region,
+                endpoint_url=self.endpoint_for(service),
+                attempts=None if retries else 1,
+                **extra,
             )
 
     def factory(self, function: str) -> ClientFactory:
