@@ -89,8 +89,10 @@ class Ses:
     def before_send(self, request: Any, **_: Any) -> AWSResponse | None:
         if not request.url.endswith("/v2/email/outbound-emails"):
             return None
-        body = json.loads(request.body)
-        if set(body["Destination"]["ToAddresses"]) & self.throttled:
+        # The destinations, as `record` saw them in the call's parameters (the body is the SES
+        # adapter's own buffer, not to be consumed here).
+        destinations, _subject = request.context["delivery"]
+        if set(destinations) & self.throttled:
             self.throttles += 1
             return AWSResponse(
                 request.url, 429,
@@ -104,7 +106,8 @@ class Ses:
         import email
 
         raw = params["Content"]["Raw"]["Data"]
-        raw = raw if isinstance(raw, bytes) else base64.b64decode(raw)
+        # The SES adapter passes the message in parts (encoded into the body by its own hook).
+        raw = raw if isinstance(raw, bytes) else base64.b64decode(raw) if isinstance(raw, str) else bytes(raw)
         context["delivery"] = (tuple(params["Destination"]["ToAddresses"]), email.message_from_bytes(raw)["Subject"])
 
     def accepted(self, http_response: Any, context: dict[str, Any], **_: Any) -> None:
