@@ -186,6 +186,8 @@ def scenario_environment() -> Iterator[None]:
             "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "POWERTOOLS_DEV": "false",
             config.BUCKET: BUCKET, config.ALIAS_PATH: ALIAS_PATH, config.IDEMPOTENCY_TABLE: TABLE,
             config.OPERATOR_EMAIL: "ops@example.com", config.NOTIFY_FROM: "sesame@example.com",
+            # As the template sets it: every send names the configuration set.
+            config.CONFIGURATION_SET: "sesame-sending",
         }.items():
             env.setenv(name, value)
         env.delenv("AWS_PROFILE", raising=False)

@@ -12,7 +12,7 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -293,3 +293,99 @@ def test_no_mx_record_is_a_warning_never_a_blocker() -> None:
     check = check_mx("example.org", REGION, [])
     assert (check.ok, check.blocks) == (False, False)
     assert "add 10 inbound-smtp.us-east-1.amazonaws.com" in check.detail
+
+
+# --- the SES feedback loop in `sesame status` and `sesame suppressions` -------------------------
+
+
+def _suppression_table(stack: str) -> str:
+    """What the template's SuppressionTable is, and the stack output naming it."""
+    table = f"{stack}-SuppressionTable"
+    boto3.client("dynamodb").create_table(
+        TableName=table,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    cloudformation = boto3.client("cloudformation")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]}
+    outputs["SuppressionTableName"] = table
+    cloudformation.update_stack(StackName=stack, TemplateBody=json.dumps({
+        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }))
+    return table
+
+
+def _feedback_metrics(now: datetime) -> None:
+    """What the feedback function's per-destination and per-alias counts publish (EMF)."""
+    data = []
+    for name, dimension, value, count in (
+        ("Bounces", "destination", "dead@gmail.example", 3),
+        ("Complaints", "destination", "john.doe@gmail.example", 1),
+        ("Bounces", "alias", "team@example.com", 3),
+        ("Complaints", "alias", "promo@example.com", 1),
+    ):
+        data += [{"MetricName": name, "Timestamp": now - timedelta(days=i, hours=1), "Value": 1, "Unit": "Count",
+                  "Dimensions": [{"Name": "service", "Value": "sesame-feedback"}, {"Name": dimension, "Value": value}]}
+                 for i in range(count)]
+    boto3.client("cloudwatch").put_metric_data(Namespace="Sesame", MetricData=data)
+
+
+def test_status_shows_the_suppressions_in_force_and_7_days_of_bounces_and_complaints(
+    region: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sesame.adapters.suppression import DynamoSuppressionList
+
+    now = datetime.now(UTC)
+    table = _suppression_table("sesame")
+    suppressions = DynamoSuppressionList(boto3.client("dynamodb"), table)
+    suppressions.add("ann@example.org", None, "holiday", now)
+    suppressions.add("john.doe@gmail.example", "promo@example.com", "", now)
+    _feedback_metrics(now)
+
+    assert main(["status"]) == 0
+
+    out = capsys.readouterr().out
+    table_rows = rows(out)
+    assert table_rows["sesame"][-1] == "2 manual"
+    feedback = [line.split() for line in out.splitlines() if line.startswith(("destination ", "alias "))]
+    # Most first; destinations before aliases on a tie.
+    assert feedback == [
+        ["destination", "dead@gmail.example", "3", "0"], ["alias", "team@example.com", "3", "0"],
+        ["destination", "john.doe@gmail.example", "0", "1"], ["alias", "promo@example.com", "0", "1"]]
+    assert "SES account: " in out
+
+
+def test_suppressions_add_list_and_rm_from_the_command_line(region: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    _suppression_table("sesame")
+
+    assert main(["suppressions", "add", "--destination", "Ann@Example.org", "--note", "on holiday"]) == 0
+    assert main(["suppressions", "add", "--destination", "john.doe@gmail.example", "--alias", "promo@example.com"]) == 0
+    capsys.readouterr()
+    assert main(["suppressions", "list", "--alias", "promo@example.com"]) == 0
+    out = capsys.readouterr().out
+    assert rows(out)["ann@example.org"][:3] == ["ann@example.org", "(every alias)", "manual"]
+    assert rows(out)["john.doe@gmail.example"][:3] == ["john.doe@gmail.example", "promo@example.com", "manual"]
+    assert "(2 entries in force)" in out
+
+    assert main(["suppressions", "rm", "--alias", "promo@example.com"]) == 0
+    assert "promo@example.com: 1 entry removed; forwarding resumes" in capsys.readouterr().out
+    assert main(["suppressions", "list", "--json"]) == 0
+    assert [e["destination"] for e in json.loads(capsys.readouterr().out)] == ["ann@example.org"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["suppressions", "rm"], "rm needs --destination, --alias, or both"),
+        (["suppressions", "add", "--alias", "a@example.com"], "add needs --destination"),
+        (["suppressions", "list", "--destination", "not an address"], "--destination: not an email address"),
+        (["suppressions", "list", "--stack", "sesame-green"], "has no SuppressionTableName output"),
+    ],
+)
+def test_bad_suppression_input_is_one_line(region: dict[str, Any], argv: list[str], message: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    _suppression_table("sesame")
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

@@ -70,6 +70,7 @@ def test_given_a_failed_forwarding_then_it_is_kept_indexed_and_reported(aws: Any
     body = report.get_content()
     assert MESSAGE_ID in body and "jane@sender.example" in body
     assert "aws lambda invoke" in body and "TooManyRequestsException" in body
+    assert "sesame redrive " in body
 
 
 def test_given_the_forwarder_already_indexed_the_message_then_its_record_is_kept(aws: Any) -> None:

@@ -89,6 +89,11 @@ def test_given_a_stored_message_when_the_handler_runs_then_each_alias_gets_one_r
     result = app.lambda_handler(load_event("ses_email_receiving.json"), Context())
 
     assert result["disposition"] == "CONTINUE"
+    # The reports ride along for a synchronous redrive; SES reads only the disposition.
+    (report,) = result["reports"]
+    assert report["message_id"] == MESSAGE_ID
+    assert [(o["recipient"], o["status"]) for o in report["outcomes"]] == [
+        ("john@example.com", "forwarded"), ("team@example.com", "forwarded")]
     sent = sent_messages()
     assert len(sent) == 2  # john's copy, and team's copy for ann (john's addresses already had one)
     # moto appends the To/Cc header addresses to the destinations; ours come first

@@ -277,3 +277,81 @@ def test_given_a_query_still_running_at_the_deadline_then_it_is_stopped() -> Non
             run_athena_query(client, AthenaTarget("wg", "db"), "SELECT 1", ["'2026/11/23'"],
                              timeout=5, sleep=sleep, clock=lambda: now[0])
         stub.assert_no_pending_responses()
+
+
+# --- SES feedback, joined with the index -----------------------------------------------------
+
+
+class _Store:
+    """Stands in for the suppression table: every event is the first of its kind."""
+
+    def suppress_bounced(self, destination: str, until: Any, event: Any) -> bool:
+        return True
+
+    def count_soft_bounce(self, destination: str, event: Any, policy: Any) -> Any:
+        from sesame.core.feedback import SoftCount
+
+        return SoftCount(1, None)
+
+    def pause(self, alias: str, destination: str, event: Any) -> bool:
+        return True
+
+    def count_alias_complaint(self, alias: str, event: Any, window: Any) -> int:
+        return 1
+
+
+@pytest.fixture(scope="module")
+def feedback_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Feedback records as the feedback function writes them, about the scenarios' first
+    message (two events) and about a message the index does not have."""
+    from conftest import load_event
+
+    from sesame.core.feedback import FeedbackPolicy, apply, feedback_key, feedback_rows, parse_feedback, to_json_lines
+
+    root = tmp_path_factory.mktemp("feedback")
+    for name, message_id, when in (
+        ("bounce", "forwarded0multi000000000000000000000001", "2026-11-23T09:20:00.000Z"),
+        ("complaint", "forwarded0multi000000000000000000000001", "2026-11-23T11:00:00.000Z"),
+        ("bounce_soft", "unknown0message0000000000000000000000", "2026-11-22T08:00:00.000Z"),
+    ):
+        event = load_event(f"ses_feedback_{name}.json")
+        detail = event["detail"]
+        detail["mail"]["tags"]["sesame-message"] = [message_id]
+        detail[{"bounce": "bounce", "bounce_soft": "bounce", "complaint": "complaint"}[name]]["timestamp"] = when
+        parsed = parse_feedback(json.dumps(event))
+        target = root / feedback_key("", parsed)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(to_json_lines(feedback_rows(apply(parsed, _Store(), FeedbackPolicy()))))
+    return root
+
+
+def feedback_query(name: str, index_dir: Path, feedback_dir: Path) -> list[tuple[Any, ...]]:
+    catalog = packaged_catalog()
+    result = run_local_query(catalog, catalog.query(name), days=30, today=TODAY, index_dir=index_dir,
+                             table_dirs={"sesame_feedback": feedback_dir})
+    return list(result.rows)
+
+
+def test_bounces_and_complaints_name_the_forwarded_message_they_were_about(index_dir: Path, feedback_dir: Path) -> None:
+    assert feedback_query("bounces-and-complaints", index_dir, feedback_dir) == [
+        ("2026-11-23T11:00:00.000Z", "complaint", "john.doe@gmail.example", "john@example.com", "abuse", "paused",
+         "forwarded0multi000000000000000000000001", "jane@sender.example", "Lunch on Friday?", None),
+        ("2026-11-23T09:20:00.000Z", "bounce", "john.doe@gmail.example", "john@example.com", "General",
+         "suppressed-until-2026-12-23T09:20Z", "forwarded0multi000000000000000000000001", "jane@sender.example",
+         "Lunch on Friday?", "smtp; 550-5.1.1 The email account that you tried to reach does not exist."),
+        # A message outside the index's days (or never indexed) still shows, without its sender.
+        ("2026-11-22T08:00:00.000Z", "bounce", "ann@example.org", "team@example.com", "MailboxFull",
+         "soft-bounce-1-of-3", "unknown0message0000000000000000000000", None, None,
+         "smtp; 452 4.2.2 The email account that you tried to reach is over quota."),
+    ]
+
+
+def test_feedback_by_destination_counts_each_kind(index_dir: Path, feedback_dir: Path) -> None:
+    assert feedback_query("feedback-by-destination", index_dir, feedback_dir) == [
+        ("john.doe@gmail.example", 1, 1, 0, "2026-11-23T11:00:00.000Z"),
+        ("ann@example.org", 1, 0, 0, "2026-11-22T08:00:00.000Z"),
+    ]
+
+
+def test_without_feedback_records_the_feedback_queries_are_empty(index_dir: Path, tmp_path: Path) -> None:
+    assert feedback_query("feedback-by-destination", index_dir, tmp_path / "none") == []

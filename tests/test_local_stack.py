@@ -260,7 +260,7 @@ def test_endpoints_json_describes_the_running_stack(local: LocalStack) -> None:
     data = json.loads((local.state.root / "endpoints.json").read_text())
     assert data["region"] == "us-east-1" and data["smtp"]["port"] == local.smtp_port
     assert data["moto"]["endpoint"].startswith("http://127.0.0.1:") and data["ses"]["endpoint"].startswith("http://")
-    assert set(data["queues"]) == {"DeadLetterQueue", "UnreportedFailuresQueue"}
+    assert set(data["queues"]) == {"DeadLetterQueue", "UnreportedFailuresQueue", "FeedbackQueue", "FeedbackDeadLetterQueue"}
     forwarder = data["functions"]["HandleEmailFunction"]
     assert forwarder["environment"]["SESAME_BUCKET"] == data["bucket"]
     assert data["functions"]["DeadLetterFunction"]["environment"]["SESAME_OPERATOR_EMAIL"] == "operator@sesame.localhost"

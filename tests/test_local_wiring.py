@@ -261,7 +261,10 @@ def test_the_real_template_passes_the_wiring_check() -> None:
     # The failure path: on-failure destination -> queue -> event source mapping -> dead-letter function.
     assert wiring.failure_queue == "DeadLetterQueue"
     assert wiring.dead_letter_function is not None and wiring.dead_letter_function.handler == "dead_letter.app.lambda_handler"
-    (source,) = wiring.event_sources
+    # Two SQS sources: the dead letters, and SES's feedback (bounces, complaints).
+    assert {(s.queue, s.function) for s in wiring.event_sources} == {
+        ("DeadLetterQueue", "DeadLetterFunction"), ("FeedbackQueue", "FeedbackFunction")}
+    (source,) = [s for s in wiring.event_sources if s.queue == "DeadLetterQueue"]
     declared = load_template(ROOT / "template.yaml")["Resources"]
     assert source.batch_size == declared["DeadLetterEventSource"]["Properties"]["BatchSize"]
     assert source.report_batch_item_failures

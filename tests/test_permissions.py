@@ -28,6 +28,7 @@ import pytest
 from moto import mock_aws
 from mail_scenarios import BUCKET, TABLE, scenario_environment, write_index
 
+from test_handler import Context
 from test_template import _NoIam, _source, listify, statements
 
 REGION, ACCOUNT, PARTITION = "us-east-1", "123456789012", "aws"
@@ -42,7 +43,13 @@ RESOURCE_VALUES = {
     "IdempotencyTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}",
     "DeadLetterQueue.Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:sesame-DeadLetterQueue",
     "DeadLetterQueue.QueueName": "sesame-DeadLetterQueue",
+    "ConfigurationSet": "sesame-sending",
+    "SuppressionTable": "sesame-suppression-test",
+    "SuppressionTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/sesame-suppression-test",
+    "FeedbackQueue.Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:sesame-FeedbackQueue",
+    "FeedbackQueue.QueueName": "sesame-FeedbackQueue",
 }
+FEEDBACK_EVENTS = ("bounce", "bounce_suppressed", "bounce_soft", "complaint", "delivery_delay", "reject")
 
 
 @dataclass(frozen=True)
@@ -105,9 +112,19 @@ def authorizations(call: Call) -> list[Authorization]:
         else:
             action, sender = "ses:SendEmail", p["FromEmailAddress"]
         identity = f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{sender.rpartition('@')[2]}"
-        return [Authorization(action, identity, (("ses:FromAddress", sender),))]
+        context = (("ses:FromAddress", sender),)
+        found = [Authorization(action, identity, context)]
+        if p.get("ConfigurationSetName"):
+            # A send naming a configuration set is authorized on it as well.
+            configuration_set = f"arn:aws:ses:{REGION}:{ACCOUNT}:configuration-set/{p['ConfigurationSetName']}"
+            found.append(Authorization(action, configuration_set, context))
+        return found
     if service == "dynamodb" and operation in {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"}:
         return [Authorization(f"dynamodb:{operation}", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{p['TableName']}")]
+    if service == "dynamodb" and operation == "BatchGetItem":
+        # Authorized per table the request reads.
+        return [Authorization("dynamodb:BatchGetItem", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}")
+                for table in p["RequestItems"]]
     if service == "sqs" and operation in {"SendMessage", "ReceiveMessage", "DeleteMessage", "GetQueueAttributes"}:
         queue = p["QueueUrl"].rstrip("/").rsplit("/", 1)[-1]
         return [Authorization(f"sqs:{operation}", f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}")]
@@ -131,7 +148,7 @@ def roles() -> dict[str, dict[str, Any]]:
         env.setenv("AWS_DEFAULT_REGION", REGION)
         translated = transform(source, parameters, ManagedPolicyLoader(_NoIam()))  # type: ignore[arg-type]
     resources = translated["Resources"]
-    return {name: resources[f"{name}Role"] for name in ("HandleEmailFunction", "DeadLetterFunction")}
+    return {name: resources[f"{name}Role"] for name in ("HandleEmailFunction", "DeadLetterFunction", "FeedbackFunction")}
 
 
 def _values() -> dict[str, Any]:
@@ -241,7 +258,41 @@ def recorded() -> dict[str, list[Call]]:
     with scenario_environment(), pytest.MonkeyPatch.context() as patch, mock_aws():
         patch.setattr(botocore.session.Session, "create_client", create_client)
         write_index(TODAY, around_function=recorder.function)
+        patch.setenv("SESAME_SUPPRESSION_TABLE", RESOURCE_VALUES["SuppressionTable"])
+        _create_suppression_table()
+        with recorder.function("FeedbackFunction"):
+            _run_feedback()
     return recorder.calls
+
+
+def _create_suppression_table() -> None:
+    import boto3
+
+    boto3.client("dynamodb").create_table(
+        TableName=RESOURCE_VALUES["SuppressionTable"],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def _run_feedback() -> None:
+    """The feedback function on every kind of event, twice (a redelivery takes other paths)."""
+    import json
+
+    from conftest import load_event
+    from feedback import app
+
+    event = load_event("sqs_feedback.json")
+    template = event["Records"][0]
+    event["Records"] = [dict(template, messageId=name, body=json.dumps(load_event(f"ses_feedback_{name}.json")))
+                        for name in FEEDBACK_EVENTS]
+    app.use_runtime(None)
+    try:
+        for _ in range(2):
+            assert app.lambda_handler(event, Context()) == {"batchItemFailures": []}
+    finally:
+        app.use_runtime(None)
 
 
 def test_the_recorder_sees_what_each_function_does(recorded: dict[str, list[Call]]) -> None:
@@ -250,9 +301,10 @@ def test_the_recorder_sees_what_each_function_does(recorded: dict[str, list[Call
             ("sesv2", "SendEmail"), ("dynamodb", "UpdateItem")} <= operations["HandleEmailFunction"]
     assert {("s3", "CopyObject"), ("s3", "PutObject"), ("s3", "GetObject"), ("sesv2", "SendEmail"),
             ("dynamodb", "UpdateItem")} <= operations["DeadLetterFunction"]
+    assert operations["FeedbackFunction"] == {("s3", "PutObject"), ("dynamodb", "UpdateItem")}
 
 
-@pytest.mark.parametrize("function", ["HandleEmailFunction", "DeadLetterFunction"])
+@pytest.mark.parametrize("function", ["HandleEmailFunction", "DeadLetterFunction", "FeedbackFunction"])
 def test_every_call_a_function_makes_is_allowed_by_its_role(recorded: dict[str, list[Call]], function: str) -> None:
     role = roles()[function]
     denied = sorted({
@@ -262,6 +314,27 @@ def test_every_call_a_function_makes_is_allowed_by_its_role(recorded: dict[str, 
         if not allowed(role, a)
     })
     assert denied == []
+
+
+@pytest.mark.parametrize("function", ["HandleEmailFunction", "DeadLetterFunction"])
+def test_a_send_naming_the_configuration_set_is_allowed_and_another_set_is_not(function: str) -> None:
+    raw = b"From: John <john@example.com>\r\nTo: a@dest.example\r\nSubject: s\r\n\r\nbody\r\n"
+    send = {"Destination": {"ToAddresses": ["a@dest.example"]}, "Content": {"Raw": {"Data": raw}},
+            "ConfigurationSetName": "sesame-sending"}
+    assert all(allowed(roles()[function], a) for a in authorizations(Call("sesv2", "SendEmail", send)))
+    # A configuration set of someone else's (say, one with open tracking) is not ours to use.
+    other = authorizations(Call("sesv2", "SendEmail", dict(send, ConfigurationSetName="marketing")))
+    assert not all(allowed(roles()[function], a) for a in other)
+
+
+def test_the_forwarder_may_read_the_suppression_list_and_not_write_it() -> None:
+    table = RESOURCE_VALUES["SuppressionTable"]
+    check = Call("dynamodb", "BatchGetItem", {"RequestItems": {table: {"Keys": []}}})
+    assert all(allowed(roles()["HandleEmailFunction"], a) for a in authorizations(check))
+    write = Call("dynamodb", "UpdateItem", {"TableName": table})
+    assert not allowed(roles()["HandleEmailFunction"], authorizations(write)[0])
+    assert allowed(roles()["FeedbackFunction"], authorizations(write)[0])
+    assert not allowed(roles()["FeedbackFunction"], authorizations(check)[0])
 
 
 def test_a_simple_content_send_needs_ses_send_email_which_no_role_has() -> None:

@@ -46,6 +46,15 @@ FORWARDER_ENV = {
     config.FROM_TEMPLATE,
     config.UNKNOWN_RECIPIENTS,
     config.IDEMPOTENCY_TABLE,
+    config.CONFIGURATION_SET,
+    config.SUPPRESSION_TABLE,
+}
+FEEDBACK_ENV = {
+    config.BUCKET,
+    config.FEEDBACK_PREFIX,
+    config.SUPPRESSION_TABLE,
+    config.HARD_BOUNCE_DAYS,
+    config.SOFT_BOUNCE_LIMIT,
 }
 DEAD_LETTER_ENV = {
     config.BUCKET,
@@ -56,6 +65,7 @@ DEAD_LETTER_ENV = {
     config.NOTIFY_FROM,
     config.IDEMPOTENCY_TABLE,
     config.DLQ_MAX_RECEIVES,
+    config.CONFIGURATION_SET,
 }
 # What the forwarder's code calls: S3 get_object (messages), put_object (index), SSM
 # get_parameters_by_path (Powertools get_multiple), SES v2 send_email with raw content
@@ -68,6 +78,7 @@ FORWARDER_ACTIONS = {
     "ssm:GetParametersByPath",
     "ses:SendRawEmail",
     "dynamodb:UpdateItem",
+    "dynamodb:BatchGetItem",
 }
 DATA_SERVICES = ("s3", "dynamodb", "sqs", "ssm", "ses", "sns", "kms", "secretsmanager", "glue", "athena")
 
@@ -222,7 +233,7 @@ def test_the_rule_set_is_never_activated(resources: dict[str, Any], source: dict
     # Only a custom resource (or a function run at deploy) could activate it.
     custom = [n for n, r in resources.items() if r["Type"].startswith("Custom::") or "CustomResource" in r["Type"]]
     assert custom == []
-    assert set(of_type(resources, "AWS::Lambda::Function")) == {"HandleEmailFunction", "DeadLetterFunction"}
+    assert set(of_type(resources, "AWS::Lambda::Function")) == {"HandleEmailFunction", "DeadLetterFunction", "FeedbackFunction"}
     text = json.dumps(source["Resources"]).lower()
     assert "setactivereceiptruleset" not in text and "set-active-receipt-rule-set" not in text
     assert "set-active-receipt-rule-set" in json.dumps(source["Outputs"]["ActivateCommand"])
@@ -277,7 +288,7 @@ def test_bucket_is_private_encrypted_tls_only_and_expires_messages(resources: di
 
 @pytest.mark.parametrize(
     ("function", "needed"),
-    [("HandleEmailFunction", FORWARDER_ENV), ("DeadLetterFunction", DEAD_LETTER_ENV)],
+    [("HandleEmailFunction", FORWARDER_ENV), ("DeadLetterFunction", DEAD_LETTER_ENV), ("FeedbackFunction", FEEDBACK_ENV)],
 )
 def test_functions_get_every_variable_the_code_reads(
     resources: dict[str, Any], function: str, needed: set[str]
@@ -305,6 +316,14 @@ def test_environment_values_point_at_the_right_things(resources: dict[str, Any])
     assert dead[config.OPERATOR_EMAIL] == {"Ref": "OperatorEmail"}
     assert dead[config.INDEX_PREFIX] == env_of(resources, "HandleEmailFunction")[config.INDEX_PREFIX]
     assert resolve(dead[config.NOTIFY_FROM]) == "sesame@example.com"
+    # Every send names the one configuration set, whose events reach the feedback function.
+    assert forwarder[config.CONFIGURATION_SET] == dead[config.CONFIGURATION_SET] == {"Ref": "ConfigurationSet"}
+    feedback = env_of(resources, "FeedbackFunction")
+    assert forwarder[config.SUPPRESSION_TABLE] == feedback[config.SUPPRESSION_TABLE] == {"Ref": "SuppressionTable"}
+    assert feedback[config.FEEDBACK_PREFIX] == config.DEFAULT_FEEDBACK_PREFIX
+    assert feedback[config.HARD_BOUNCE_DAYS] == {"Ref": "HardBounceSuppressionDays"}
+    assert feedback[config.SOFT_BOUNCE_LIMIT] == {"Ref": "SoftBounceLimit"}
+    assert feedback["POWERTOOLS_SERVICE_NAME"] == "sesame-feedback"
 
 
 def test_parameter_defaults_are_the_code_defaults(source: dict[str, Any]) -> None:
@@ -320,6 +339,10 @@ def test_parameter_defaults_are_the_code_defaults(source: dict[str, Any]) -> Non
     assert parameters["SpamVerdictAction"]["Default"] == verdicts.spam_fail
     assert parameters["DmarcRejectAction"]["Default"] == verdicts.dmarc_reject
     assert parameters["BounceUncoveredRecipients"]["Default"] == "false"
+    from sesame.core.feedback import FeedbackPolicy
+
+    assert parameters["HardBounceSuppressionDays"]["Default"] == FeedbackPolicy().hard_bounce_days
+    assert parameters["SoftBounceLimit"]["Default"] == FeedbackPolicy().soft_bounce_limit
     # The path parameter builds IAM ARNs: it must start with a slash and not end with one.
     pattern = re.compile(parameters["AliasParameterPath"]["AllowedPattern"])
     assert pattern.fullmatch("/sesame") and pattern.fullmatch("/mail/aliases")
@@ -355,8 +378,7 @@ def test_async_retries_end_in_the_dead_letter_queue(resources: dict[str, Any]) -
 
 
 def test_dead_letter_function_consumes_the_queue_with_partial_batches(resources: dict[str, Any]) -> None:
-    (mapping,) = of_type(resources, "AWS::Lambda::EventSourceMapping").values()
-    settings = mapping["Properties"]
+    settings = props(resources, "DeadLetterEventSource")
     assert settings["EventSourceArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     assert settings["FunctionName"] == {"Ref": "DeadLetterFunction"}
     # Batch size, timeout and the per-record time budget fit each other: five records, each
@@ -397,13 +419,19 @@ def test_forwarder_may_do_exactly_what_its_code_does(resources: dict[str, Any]) 
     assert granted["dynamodb:UpdateItem"] == ["{IdempotencyTable.Arn}"]
     (listing,) = (st for _, st in statements(role) if "s3:ListBucket" in listify(st["Action"]))
     assert listing["Condition"] == {"StringLike": {"s3:prefix": f"{config.DEFAULT_JOURNAL_PREFIX}*"}}
+    # The suppression list is read, one BatchGetItem a check, and never written.
+    assert granted["dynamodb:BatchGetItem"] == ["{SuppressionTable.Arn}"]
 
 
 @pytest.mark.parametrize("function", ["HandleEmailFunction", "DeadLetterFunction"])
 def test_functions_send_only_from_the_configured_domains(resources: dict[str, Any], function: str) -> None:
     (send,) = (s for _, s in statements(resources[f"{function}Role"]) if "ses:SendRawEmail" in listify(s["Action"]))
     assert listify(send["Action"]) == ["ses:SendRawEmail"]
-    assert resolve(send["Resource"]) == "arn:aws:ses:us-east-1:123456789012:identity/*"
+    # The identity, and the configuration set every send names (SES authorizes both).
+    assert resolve(send["Resource"]) == [
+        "arn:aws:ses:us-east-1:123456789012:identity/*",
+        "arn:aws:ses:us-east-1:123456789012:configuration-set/{ConfigurationSet}",
+    ]
     ((operator, values),) = send["Condition"].items()
     assert operator in {"StringLike", "ForAllValues:StringLike"}
     assert resolve(values["ses:FromAddress"]) == [f"*@{domain}" for domain in DOMAINS]
@@ -432,7 +460,7 @@ def test_no_wildcard_actions_and_no_data_actions_on_every_resource(resources: di
     roles = of_type(resources, "AWS::IAM::Role")
     # No crawler, so no Glue role (and no AWSGlueServiceRole, which grants glue:* and
     # s3:ListBucket on every bucket).
-    assert set(roles) == {"HandleEmailFunctionRole", "DeadLetterFunctionRole"}
+    assert set(roles) == {"HandleEmailFunctionRole", "DeadLetterFunctionRole", "FeedbackFunctionRole"}
     checked = 0
     for name, role in roles.items():
         for _, statement in statements(role):
@@ -485,12 +513,18 @@ def test_named_queries_use_the_workgroup_database_table_and_a_day_filter(resourc
         "top-sender-domains",
         "top-destinations",
         "failures-and-drops",
+        "bounces-and-complaints",
+        "feedback-by-destination",
     }
     for name, query in queries.items():
         assert query["Database"] == {"Ref": "IndexDatabase"}, name
         assert query["WorkGroup"] == {"Ref": "AthenaWorkGroup"}, name
-        assert "FROM sesame_index" in query["QueryString"], name
-        assert "received_day >= ?" in query["QueryString"], name  # reads only the days asked for
+        sql = query["QueryString"]
+        # Each reads only the days asked for, of each table it reads.
+        for table, partition in (("sesame_index", "received_day"), ("sesame_feedback", "feedback_day")):
+            if re.search(rf"\b(FROM|JOIN) {table}\b", sql):
+                assert f"{partition} >= ?" in sql, (name, table)
+    assert "LEFT JOIN sesame_index" in queries["bounces-and-complaints"]["QueryString"]
     for status in ("failed", "dropped"):
         assert f"'{status}'" in queries["failures-and-drops"]["QueryString"]
     assert "detail" in queries["failures-and-drops"]["QueryString"]
@@ -530,6 +564,13 @@ def test_alarms_watch_failures_where_they_show(resources: dict[str, Any]) -> Non
         # Metrics the functions emit (Powertools: namespace Sesame, dimension service).
         ("Sesame", "InvalidEvents", json.dumps("sesame-forwarder")): ("Sum", 0),
         ("Sesame", "DeadLetterRecordFailures", json.dumps("sesame-dead-letter")): ("Sum", 0),
+        # One alias drawing a second complaint; feedback events nobody could handle.
+        ("Sesame", "AliasComplaints", json.dumps("sesame-feedback")): ("Maximum", 2),
+        (
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            json.dumps({"Fn::GetAtt": ["FeedbackDeadLetterQueue", "QueueName"]}),
+        ): ("Maximum", 0),
         ("AWS/SES", "Reputation.BounceRate", "null"): ("Maximum", 0.05),
         ("AWS/SES", "Reputation.ComplaintRate", "null"): ("Maximum", 0.001),
     }
@@ -554,11 +595,72 @@ def test_the_forwarder_names_its_metric_service_as_the_alarms_do(resources: dict
 
 def test_dashboard_shows_the_outcomes_and_the_failure_signals(resources: dict[str, Any]) -> None:
     body = json.loads(resolve(props(resources, "Dashboard")["DashboardBody"]))
-    metrics = [m for w in body["widgets"] for m in w["properties"]["metrics"]]
+    metrics = [m for w in body["widgets"] for m in w["properties"]["metrics"] if isinstance(m[0], str)]
     ours = {m[1] for m in metrics if m[0] == "Sesame" and m[2:4] == ["service", "sesame-forwarder"]}
     assert ours == {"MessagesReceived", "Forwarded", "Bounced", "Dropped", "Failed", "InvalidEvents"}
     names = {m[1] for m in metrics}
     assert {"DestinationDeliveryFailures", "DeadLetterRecordFailures", "ApproximateAgeOfOldestMessage", "NumberOfMessagesSent"} <= names
+
+
+def test_dashboard_counts_bounces_and_complaints_per_destination_and_alias_over_7_days(resources: dict[str, Any]) -> None:
+    from feedback import app
+
+    body = json.loads(resolve(props(resources, "Dashboard")["DashboardBody"]))
+    searches = {}
+    for widget in body["widgets"]:
+        for metric in widget["properties"]["metrics"]:
+            if isinstance(metric[0], dict):
+                searches[metric[0]["expression"]] = widget["properties"]
+    assert len(searches) == 4
+    for expression, widget in searches.items():
+        assert widget["start"] == "-P7D" and widget["setPeriodToTimeRange"] is True
+        match = re.fullmatch(r"SEARCH\('\{Sesame,(destination|alias),service\} service=\"sesame-feedback\" "
+                             r"MetricName=\"(Bounces|Complaints)\"', 'Sum', 604800\)", expression)
+        assert match, expression
+        assert match.group(2) in app.METRIC_BY_KIND.values()
+
+
+def test_configuration_set_keeps_bodies_intact_and_its_events_reach_the_feedback_queue(resources: dict[str, Any]) -> None:
+    configuration_set = props(resources, "ConfigurationSet")
+    assert configuration_set["ReputationOptions"] == {"ReputationMetricsEnabled": True}
+    assert configuration_set["VdmOptions"]["DashboardOptions"] == {"EngagementMetrics": "DISABLED"}
+    assert configuration_set["SuppressionOptions"] == {"SuppressedReasons": ["BOUNCE"]}
+    assert "TrackingOptions" not in configuration_set
+    destination = props(resources, "FeedbackEventDestination")
+    assert destination["ConfigurationSetName"] == {"Ref": "ConfigurationSet"}
+    events = destination["EventDestination"]
+    # No open or click events: with them SES would add a pixel and rewrite links.
+    assert sorted(events["MatchingEventTypes"]) == ["bounce", "complaint", "deliveryDelay", "reject"]
+    assert resolve(events["EventBridgeDestination"]["EventBusArn"]) == "arn:aws:events:us-east-1:123456789012:event-bus/default"
+    rule = props(resources, "FeedbackRule")
+    from sesame.core.feedback import DETAIL_TYPES
+
+    assert sorted(rule["EventPattern"]["detail-type"]) == sorted(DETAIL_TYPES)
+    assert rule["EventPattern"]["detail"]["mail"]["tags"]["ses:configuration-set"] == [{"Ref": "ConfigurationSet"}]
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["FeedbackQueue", "Arn"]}
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["FeedbackDeadLetterQueue", "Arn"]}
+    (statement,) = props(resources, "FeedbackQueuePolicy")["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["FeedbackRule", "Arn"]}}}
+    mapping = props(resources, "FeedbackEventSource")
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props(resources, "FeedbackQueue")["VisibilityTimeout"] >= 6 * props(resources, "FeedbackFunction")["Timeout"]
+    assert props(resources, "FeedbackFunction")["Handler"] == "feedback.app.lambda_handler"
+
+
+def test_feedback_function_records_and_writes_suppressions_only(resources: dict[str, Any]) -> None:
+    granted: dict[str, list[Any]] = {}
+    for _, statement in statements(resources["FeedbackFunctionRole"]):
+        for action in listify(statement["Action"]):
+            granted.setdefault(action, []).extend(resolve(listify(statement["Resource"])))
+    assert granted["s3:PutObject"] == [f"{{MailBucket.Arn}}/{config.DEFAULT_FEEDBACK_PREFIX}*"]
+    assert granted["dynamodb:UpdateItem"] == ["{SuppressionTable.Arn}"]
+    assert {a for a in granted if a.startswith(("s3:", "dynamodb:", "ses:", "ssm:"))} == {"s3:PutObject", "dynamodb:UpdateItem"}
+    table = props(resources, "SuppressionTable")
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
 def test_outputs_tell_the_operator_what_to_do(cfn: dict[str, Any]) -> None:
@@ -570,6 +672,7 @@ def test_outputs_tell_the_operator_what_to_do(cfn: dict[str, Any]) -> None:
     )
     # What `sesame query`, `status` and `activate` read from the stack.
     for name in ("BucketName", "DeadLetterQueueUrl", "UnreportedFailuresQueueUrl", "IdempotencyTableName",
+                 "SuppressionTableName", "ConfigurationSetName", "FeedbackFunctionName", "ForwarderFunctionName",
                  "AthenaWorkGroup", "GlueDatabase", "AliasParameterPath"):
         assert name in outputs
     assert outputs["IndexTable"]["Value"] == {"Ref": "IndexTable"}

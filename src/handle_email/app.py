@@ -27,11 +27,17 @@ metrics = Metrics(namespace="Sesame", service="sesame-forwarder")
 _runtime: ForwarderRuntime | None = None
 
 
-class DeliveryFailed(RuntimeError):
+class _Reported(RuntimeError):
+    def __init__(self, message: str, reports: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.reports = reports or []  # what an in-process `sesame redrive` shows
+
+
+class DeliveryFailed(_Reported):
     """SES refused a message for good; raised after recording it so the DLQ keeps the event."""
 
 
-class RetryLater(RuntimeError):
+class RetryLater(_Reported):
     """A send failed for a reason that may pass; raised after recording what went out."""
 
 
@@ -73,10 +79,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     failed = [f"{r.message_id} {o.recipient}: {o.detail}" for r in reports for o in r.failed]
     if any(r.incomplete for r in reports):
         metrics.add_metric(name="Retries", unit=MetricUnit.Count, value=1)
-        raise RetryLater("; ".join(failed))
+        raise RetryLater("; ".join(failed), [r.as_dict() for r in reports])
     if failed:
         metrics.add_metric(name="Retries", unit=MetricUnit.Count, value=1)
-        raise DeliveryFailed("; ".join(failed))
+        raise DeliveryFailed("; ".join(failed), [r.as_dict() for r in reports])
     _outcome_metrics(reports)
     # SES reads only "disposition" from a RequestResponse Lambda action; the reports are for
     # callers that invoke the function themselves (sesame redrive).

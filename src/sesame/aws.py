@@ -42,7 +42,9 @@ CLIENT_LIMITS: dict[str, tuple[float, float, int]] = {
     # Operator commands: receipt rules, identities, Athena, Lambda, CloudWatch, Glue.
     "ses": (3, 10, 3),
     "athena": (3, 10, 3),
-    "lambda": (3, 60, 1),  # a synchronous redrive invoke runs the forwarder: never retried blindly
+    # `sesame redrive --invoke` waits for the forwarder (RequestResponse): its timeout is 120 s,
+    # so the read timeout must outlast it. One attempt: a retried invoke would run it twice.
+    "lambda": (3, 150, 1),
     "cloudwatch": (3, 10, 3),
     "glue": (3, 10, 3),
     "cloudformation": (3, 10, 3),

@@ -28,6 +28,14 @@ CONFIGURATION_SET = "SESAME_CONFIGURATION_SET"
 OPERATOR_EMAIL = "SESAME_OPERATOR_EMAIL"
 DLQ_MAX_RECEIVES = "SESAME_DLQ_MAX_RECEIVES"
 NOTIFY_FROM = "SESAME_NOTIFY_FROM"
+# The SES feedback loop: the configuration set every send names (its event destination feeds
+# the feedback function), the suppression table the forwarder checks and the feedback
+# function writes, where feedback records go, and the suppression policy (CONFIGURATION_SET,
+# above, names the configuration set every send uses).
+SUPPRESSION_TABLE = "SESAME_SUPPRESSION_TABLE"
+FEEDBACK_PREFIX = "SESAME_FEEDBACK_PREFIX"
+HARD_BOUNCE_DAYS = "SESAME_HARD_BOUNCE_DAYS"
+SOFT_BOUNCE_LIMIT = "SESAME_SOFT_BOUNCE_LIMIT"
 
 DEFAULT_MESSAGE_PREFIX = "messages/"
 DEFAULT_INDEX_PREFIX = "index/"
@@ -35,6 +43,7 @@ DEFAULT_ERROR_PREFIX = "error/"
 DEFAULT_JOURNAL_PREFIX = "journal/"
 DEFAULT_QUARANTINE_PREFIX = "quarantine/"
 DEFAULT_ALIAS_PATH = "/sesame"
+DEFAULT_FEEDBACK_PREFIX = "feedback/"
 
 
 class ConfigError(ValueError):
@@ -96,3 +105,8 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole-number setting from ``env``; a :class:`ConfigError` naming it when it is not one."""
+    return _int(env, name, default)

@@ -11,13 +11,12 @@ import sys
 from collections.abc import Sequence
 
 from sesame import __version__
-from sesame.cli import activate, aliases, local, preview, query, status
+from sesame.cli import activate, aliases, local, preview, query, redrive, status, suppressions
 from sesame.cli.common import CommandError
 
-# In the order `sesame --help` lists them: the operator's loop (activate, status, query),
-# then the tools. `redrive`, replaying dead letters through the forwarder, takes its place
-# after `query` once the forwarder's send protocol records what each retry may resend.
-COMMANDS = [activate, status, query, aliases, preview, local]
+# In the order `sesame --help` lists them: the operator's loop (activate, status, query,
+# redrive, suppressions), then the tools.
+COMMANDS = [activate, status, query, redrive, suppressions, aliases, preview, local]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ from typing import Any
 
 from sesame.cli.common import CommandError, add_aws_options, aws_client, print_table, stack_outputs
 from sesame.ops.catalog import CatalogError, first_day, packaged_catalog
-from sesame.ops.local_query import DEFAULT_INDEX_DIR, QueryResult
+from sesame.ops.local_query import DEFAULT_INDEX_DIR, DEFAULT_TABLE_DIRS, QueryResult
 
 DEFAULT_STACK = "sesame"
 DEFAULT_DAYS = 30
@@ -36,6 +36,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print the rows as JSON objects, whole")
     parser.add_argument("--local", action="store_true", help="query local mode's index with DuckDB; no AWS call")
     parser.add_argument("--index-dir", type=Path, default=DEFAULT_INDEX_DIR, help=f"the local index (default {DEFAULT_INDEX_DIR})")
+    parser.add_argument("--feedback-dir", type=Path, default=DEFAULT_TABLE_DIRS["sesame_feedback"],
+                        help=f"with --local: the feedback records (default {DEFAULT_TABLE_DIRS['sesame_feedback']})")
     parser.add_argument("--stack", default=DEFAULT_STACK, help=f"the deployed stack whose index to query (default {DEFAULT_STACK})")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for Athena (default 120)")
     add_aws_options(parser)
@@ -71,7 +73,8 @@ def _run_local(args: argparse.Namespace, query: Any, today: Any) -> QueryResult:
     except ImportError:  # pragma: no cover - the [local] extra is missing
         raise CommandError("--local needs DuckDB and sqlglot: pip install 'sesame-forwarder[local]'") from None
     try:
-        return run_local_query(packaged_catalog(), query, days=args.days, today=today, index_dir=args.index_dir)
+        return run_local_query(packaged_catalog(), query, days=args.days, today=today, index_dir=args.index_dir,
+                               table_dirs={"sesame_feedback": args.feedback_dir})
     except LocalQueryError as exc:
         raise CommandError(str(exc)) from None
 

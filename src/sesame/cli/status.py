@@ -4,7 +4,10 @@ The active rule set and the Sesame stacks' rule sets; SES identities with their
 verification and DKIM state; each stack's dead-letter queue (depth, and the age of its
 oldest record from CloudWatch, since SQS itself does not say it); the last hour's outcome
 counts from the forwarder's metrics. The metrics carry no stack name, so the counts are
-for every Sesame forwarder in the region.
+for every Sesame forwarder in the region. Then the SES feedback loop: SES's verdict on the
+account (sending enabled, enforcement status), each stack's suppression list in force, and
+the last 7 days' bounces and complaints per destination and per alias (the feedback
+function's metrics).
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ from sesame.cli.common import CommandError, add_aws_options, aws_client, print_t
 
 OUTCOME_METRICS = ("MessagesReceived", "Forwarded", "Bounced", "Dropped", "Failed", "InvalidEvents")
 FORWARDER_SERVICE = "sesame-forwarder"
+FEEDBACK_SERVICE = "sesame-feedback"
+FEEDBACK_METRICS = ("Bounces", "Complaints")
+FEEDBACK_DAYS = 7
+MAX_FEEDBACK_ROWS = 25
 METRICS_NAMESPACE = "Sesame"
 
 
@@ -117,6 +124,89 @@ def _last_hour(cloudwatch: Any, now: datetime) -> list[tuple[str, str]]:
     return [(name, f"{by_id.get(f'm{i}', 0):.0f}") for i, name in enumerate(OUTCOME_METRICS)]
 
 
+def _feedback_series(cloudwatch: Any, now: datetime) -> list[tuple[str, str, int, int]]:
+    """(dimension, value, bounces, complaints) over the last 7 days, most first. A series exists
+    only for a destination or alias that bounced or complained, so list_metrics finds them."""
+    found: list[tuple[str, str, str]] = []  # (metric, dimension, value)
+    try:
+        for name in FEEDBACK_METRICS:
+            for dimension in ("destination", "alias"):
+                pages = cloudwatch.get_paginator("list_metrics").paginate(
+                    Namespace=METRICS_NAMESPACE, MetricName=name,
+                    Dimensions=[{"Name": "service", "Value": FEEDBACK_SERVICE}, {"Name": dimension}],
+                )
+                for page in pages:
+                    for metric in page["Metrics"]:
+                        dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+                        if set(dims) == {"service", dimension}:
+                            found.append((name, dimension, dims[dimension]))
+        totals: dict[tuple[str, str], dict[str, float]] = {}
+        for start in range(0, len(found), 500):  # GetMetricData takes 500 queries a call
+            chunk = found[start : start + 500]
+            results = cloudwatch.get_metric_data(
+                MetricDataQueries=[
+                    {"Id": f"f{i}", "ReturnData": True, "MetricStat": {
+                        "Metric": {"Namespace": METRICS_NAMESPACE, "MetricName": name, "Dimensions": [
+                            {"Name": "service", "Value": FEEDBACK_SERVICE}, {"Name": dimension, "Value": value}]},
+                        "Period": FEEDBACK_DAYS * 86400, "Stat": "Sum"}}
+                    for i, (name, dimension, value) in enumerate(chunk)
+                ],
+                # A minute past now, as above: CloudWatch and moto exclude EndTime itself.
+                StartTime=now - timedelta(days=FEEDBACK_DAYS), EndTime=now + timedelta(minutes=1),
+            )["MetricDataResults"]
+            for result in results:
+                name, dimension, value = chunk[int(result["Id"][1:])]
+                totals.setdefault((dimension, value), {})[name] = sum(result.get("Values", []))
+    except (ClientError, BotoCoreError) as exc:
+        raise CommandError(f"cannot read the feedback metrics: {exc}", exit_code=1) from None
+    rows = [(dim, value, int(t.get("Bounces", 0)), int(t.get("Complaints", 0))) for (dim, value), t in totals.items()]
+    return sorted((r for r in rows if r[2] or r[3]), key=lambda r: (-(r[2] + r[3]), r[0] != "destination", r[1]))
+
+
+def _ses_account(sesv2: Any) -> str:
+    try:
+        account = sesv2.get_account()
+    except (ClientError, BotoCoreError, NotImplementedError) as exc:
+        return f"? ({exc})"
+    sending = "enabled" if account.get("SendingEnabled", True) else "PAUSED"
+    details = [f"sending {sending}", f"enforcement {account.get('EnforcementStatus', '?')}"]
+    if not account.get("ProductionAccessEnabled", True):
+        details.append("in the sandbox")
+    return ", ".join(details)
+
+
+def _suppressions_in_force(dynamodb: Any, table: str, now: datetime) -> str:
+    from sesame.adapters.suppression import DynamoSuppressionList
+
+    try:
+        entries = [e for e in DynamoSuppressionList(dynamodb, table).entries() if e.active(now)]
+    except (ClientError, BotoCoreError) as exc:
+        return f"cannot read: {exc}"
+    by_reason: dict[str, int] = {}
+    for entry in entries:
+        by_reason[entry.reason] = by_reason.get(entry.reason, 0) + 1
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(by_reason.items())) or "none"
+
+
+def _print_feedback(args: argparse.Namespace, stacks: list[tuple[str, dict[str, str]]], cloudwatch: Any, now: datetime) -> None:
+    print()
+    print(f"SES account: {_ses_account(aws_client(args, 'sesv2'))}")
+    with_table = [(name, outputs["SuppressionTableName"]) for name, outputs in stacks if "SuppressionTableName" in outputs]
+    if with_table:
+        dynamodb = aws_client(args, "dynamodb")
+        print()
+        print_table(("stack", "suppressions in force"), [(name, _suppressions_in_force(dynamodb, table, now))
+                                                         for name, table in with_table])
+    rows = _feedback_series(cloudwatch, now)
+    print()
+    if not rows:
+        print(f"no bounces or complaints in the last {FEEDBACK_DAYS} days")
+        return
+    print_table((f"last {FEEDBACK_DAYS} days (all stacks)", "", "bounces", "complaints"), rows[:MAX_FEEDBACK_ROWS])
+    if len(rows) > MAX_FEEDBACK_ROWS:
+        print(f"({len(rows) - MAX_FEEDBACK_ROWS} more: sesame query feedback-by-destination --days {FEEDBACK_DAYS})")
+
+
 def run(args: argparse.Namespace) -> int:
     account = account_for(args)
     now = datetime.now(UTC)
@@ -163,6 +253,7 @@ def run(args: argparse.Namespace) -> int:
         print_table(("stack", "queue", "waiting", "in flight", "oldest"), rows)
         print()
         print_table(("last hour (all stacks)", "count"), _last_hour(cloudwatch, now))
+        _print_feedback(args, stacks, cloudwatch, now)
     else:
         print()
         print("no Sesame stack in this region (none has a ReceiptRuleSetName output)")

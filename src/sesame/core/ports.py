@@ -6,6 +6,7 @@ Adapters in :mod:`sesame.adapters` implement them over boto3; tests use in-memor
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Protocol, TypeAlias
 
 from sesame.core.event import InboundMail
@@ -53,3 +54,10 @@ class Sender(Protocol):
         can make a retried send a no-op. Raises :class:`SendRejected` for permanent refusals
         and anything else for transient failures.
         """
+
+
+class SuppressionList(Protocol):
+    def suppressed(self, alias: str, destinations: Sequence[str], now: datetime) -> dict[str, str]:
+        """The destinations of ``destinations`` that ``alias`` must not forward to at ``now``,
+        each mapped to why: ``bounce``, ``soft-bounce``, ``complaint`` or ``manual``. Raises
+        when the list cannot be read (an infrastructure failure: the forwarder retries)."""

@@ -1,4 +1,5 @@
-"""The index catalog: the ``sesame_index`` table's schema and the named queries.
+"""The index catalog: the ``sesame_index`` table's schema (and the other tables the named
+queries read, ``sesame_feedback``) and the named queries.
 
 ``template.yaml`` is their one source: the Glue table (``IndexTable``) and the
 ``AWS::Athena::NamedQuery`` resources. An installed ``sesame`` has no template, so the
@@ -10,6 +11,7 @@ the two disagree. JSON, not YAML, so reading it needs nothing beyond the standar
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -20,6 +22,9 @@ from typing import Any
 
 CATALOG_FILE = "index_catalog.json"
 TABLE_RESOURCE = "IndexTable"
+# Further tables the named queries may read, by logical id, each with the folder (under the
+# bucket, and under local mode's state folder) its day partitions live in.
+OTHER_TABLE_RESOURCES = ("FeedbackTable",)
 
 
 class CatalogError(ValueError):
@@ -38,11 +43,33 @@ class NamedQuery:
 
 
 @dataclass(frozen=True)
+class TableSpec:
+    """A table besides the index: its name, day partition column and columns."""
+
+    name: str
+    partition: str
+    columns: tuple[tuple[str, str], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "partition": self.partition, "columns": [list(c) for c in self.columns]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TableSpec:
+        return cls(data["name"], data["partition"], tuple((n, t) for n, t in data["columns"]))
+
+
+@dataclass(frozen=True)
 class IndexCatalog:
     table: str
     partition: str  # the projected partition column, a day as YYYY/MM/DD
     columns: tuple[tuple[str, str], ...]  # (name, Hive type), in table order
     queries: tuple[NamedQuery, ...]
+    others: tuple[TableSpec, ...] = ()
+
+    @property
+    def tables(self) -> tuple[TableSpec, ...]:
+        """Every table, the index first."""
+        return (TableSpec(self.table, self.partition, self.columns), *self.others)
 
     def query(self, name: str) -> NamedQuery:
         for query in self.queries:
@@ -60,6 +87,7 @@ class IndexCatalog:
             "partition": self.partition,
             "columns": [list(c) for c in self.columns],
             "queries": [{"name": q.name, "description": q.description, "sql": q.sql} for q in self.queries],
+            "tables": [t.as_dict() for t in self.others],
         }
 
     @classmethod
@@ -69,6 +97,7 @@ class IndexCatalog:
             partition=data["partition"],
             columns=tuple((name, type_) for name, type_ in data["columns"]),
             queries=tuple(NamedQuery(q["name"], q["description"], q["sql"]) for q in data["queries"]),
+            others=tuple(TableSpec.from_dict(t) for t in data.get("tables", [])),
         )
 
 
@@ -95,21 +124,32 @@ def catalog_from_template(template: dict[str, Any]) -> IndexCatalog:
     table = resources_.get(TABLE_RESOURCE)
     if not table or table.get("Type") != "AWS::Glue::Table":
         raise CatalogError(f"the template has no AWS::Glue::Table named {TABLE_RESOURCE}")
-    table_input = table["Properties"]["TableInput"]
-    (partition,) = (key["Name"] for key in table_input["PartitionKeys"])
-    columns = tuple((c["Name"], c["Type"]) for c in table_input["StorageDescriptor"]["Columns"])
+    index = _table_spec(table)
+    others = tuple(
+        _table_spec(resources_[name]) for name in OTHER_TABLE_RESOURCES
+        if resources_.get(name, {}).get("Type") == "AWS::Glue::Table"
+    )
     queries = []
     for logical_id, resource in resources_.items():
         if resource.get("Type") != "AWS::Athena::NamedQuery":
             continue
         props = resource["Properties"]
         sql = props["QueryString"].strip()
-        if f"FROM {table_input['Name']}" not in sql:
-            raise CatalogError(f"{logical_id}: the query does not read {table_input['Name']}")
-        if f"{partition} >= ?" not in sql:
-            raise CatalogError(f"{logical_id}: the query does not filter on {partition} >= ?")
+        read = [t for t in (index, *others) if re.search(rf"\b(?:FROM|JOIN)\s+{t.name}\b", sql)]
+        if not read:
+            raise CatalogError(f"{logical_id}: the query reads none of {', '.join(t.name for t in (index, *others))}")
+        for spec in read:
+            if f"{spec.partition} >= ?" not in sql:
+                raise CatalogError(f"{logical_id}: the query does not filter on {spec.partition} >= ?")
         queries.append(NamedQuery(props["Name"], props.get("Description", ""), sql))
-    return IndexCatalog(table_input["Name"], partition, columns, tuple(queries))
+    return IndexCatalog(index.name, index.partition, index.columns, tuple(queries), others)
+
+
+def _table_spec(resource: dict[str, Any]) -> TableSpec:
+    table_input = resource["Properties"]["TableInput"]
+    (partition,) = (key["Name"] for key in table_input["PartitionKeys"])
+    columns = tuple((c["Name"], c["Type"]) for c in table_input["StorageDescriptor"]["Columns"])
+    return TableSpec(table_input["Name"], partition, columns)
 
 
 def load_template(path: Path) -> dict[str, Any]:
@@ -155,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 
-__all__ = ["CatalogError", "IndexCatalog", "NamedQuery", "catalog_from_template", "first_day", "packaged_catalog"]
+__all__ = ["CatalogError", "IndexCatalog", "NamedQuery", "TableSpec", "catalog_from_template", "first_day", "packaged_catalog"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

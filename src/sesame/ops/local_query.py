@@ -29,6 +29,9 @@ from typing import Any
 from sesame.ops.catalog import IndexCatalog, NamedQuery, first_day
 
 DEFAULT_INDEX_DIR = Path(".sesame-local/index")
+# Folders of the other tables' records, as local mode's state folder would hold them (a
+# missing one is an empty table).
+DEFAULT_TABLE_DIRS = {"sesame_feedback": Path(".sesame-local/feedback")}
 _DAY_PARTS = re.compile(r"^\d{4}$|^\d{2}$")
 
 
@@ -107,7 +110,13 @@ def _normalized_lines(index_dir: Path, partition: str) -> tuple[list[str], int]:
 
 
 def run_local_query(
-    catalog: IndexCatalog, query: NamedQuery, *, days: int, today: date, index_dir: Path = DEFAULT_INDEX_DIR
+    catalog: IndexCatalog,
+    query: NamedQuery,
+    *,
+    days: int,
+    today: date,
+    index_dir: Path = DEFAULT_INDEX_DIR,
+    table_dirs: dict[str, Path] | None = None,
 ) -> QueryResult:
     import duckdb
 
@@ -115,19 +124,24 @@ def run_local_query(
         raise LocalQueryError(
             f"no index at {index_dir}: run `sesame local` and send a message, or pass --index-dir"
         )
-    lines, skipped = _normalized_lines(index_dir, catalog.partition)
-    columns = {name: duckdb_type(type_) for name, type_ in catalog.columns}
-    columns[catalog.partition] = "VARCHAR"
+    folders = {**DEFAULT_TABLE_DIRS, **(table_dirs or {}), catalog.table: index_dir}
+    skipped = 0
     connection = duckdb.connect()
     try:
         with tempfile.TemporaryDirectory(prefix="sesame-query-") as scratch:
-            records = Path(scratch) / "records.json"
-            records.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            connection.execute(
-                f"CREATE TABLE {catalog.table} AS SELECT * FROM read_json(?, format = 'newline_delimited', "
-                f"columns = {_struct_literal(columns)})",
-                [str(records)],
-            )
+            for spec in catalog.tables:
+                folder = folders.get(spec.name)
+                lines, bad = _normalized_lines(folder, spec.partition) if folder and folder.is_dir() else ([], 0)
+                skipped += bad if spec.name == catalog.table else 0
+                columns = {name: duckdb_type(type_) for name, type_ in spec.columns}
+                columns[spec.partition] = "VARCHAR"
+                records = Path(scratch) / f"{spec.name}.json"
+                records.write_text("\n".join(lines) + "\n", encoding="utf-8")
+                connection.execute(
+                    f"CREATE TABLE {spec.name} AS SELECT * FROM read_json(?, format = 'newline_delimited', "
+                    f"columns = {_struct_literal(columns)})",
+                    [str(records)],
+                )
         sql = to_duckdb(query.sql)
         try:
             cursor = connection.execute(sql, [first_day(days, today)] * query.parameter_count)
@@ -147,4 +161,4 @@ def _struct_literal(columns: dict[str, str]) -> str:
     return "{" + ", ".join(f"{quote(name)}: {quote(type_)}" for name, type_ in columns.items()) + "}"
 
 
-__all__ = ["DEFAULT_INDEX_DIR", "LocalQueryError", "QueryResult", "duckdb_type", "run_local_query", "to_duckdb"]
+__all__ = ["DEFAULT_INDEX_DIR", "DEFAULT_TABLE_DIRS", "LocalQueryError", "QueryResult", "duckdb_type", "run_local_query", "to_duckdb"]
