@@ -61,6 +61,7 @@ class ForwarderConfig:
     journal_prefix: str = DEFAULT_JOURNAL_PREFIX
     quarantine_prefix: str = DEFAULT_QUARANTINE_PREFIX
     configuration_set: str | None = None
+    suppression_table: str | None = None  # checked before every send (the feedback loop's list)
     retention_days: int | None = None  # messages/ lifecycle: named in the notice for a message too large
     settings: Settings = Settings()
 
@@ -92,6 +93,7 @@ class ForwarderConfig:
             journal_prefix=env.get(JOURNAL_PREFIX) or DEFAULT_JOURNAL_PREFIX,
             quarantine_prefix=env.get(QUARANTINE_PREFIX) or DEFAULT_QUARANTINE_PREFIX,
             configuration_set=env.get(CONFIGURATION_SET) or None,
+            suppression_table=env.get(SUPPRESSION_TABLE) or None,
             retention_days=_int(env, RETENTION_DAYS, 0) or None,
             settings=settings,
         )

@@ -22,7 +22,7 @@ from sesame.core.delivery import Deadline, Delivery, NoDeadline
 from sesame.core.event import InboundMail
 from sesame.core.forward import Forwarder
 from sesame.core.outcome import MessageReport
-from sesame.core.ports import Sender
+from sesame.core.ports import Sender, SuppressionList
 
 
 
@@ -44,6 +44,7 @@ class ForwarderRuntime:
     aliases: Any  # has load() -> AliasConfig
     index: S3OutcomeIndex
     delivery: Delivery | None = None
+    suppressions: SuppressionList | None = None
     deadline: Deadline = field(default_factory=NoDeadline)
 
     def begin(self, context: Any) -> None:
@@ -58,7 +59,9 @@ class ForwarderRuntime:
         the operator released it from quarantine, so the verdicts are not applied again."""
         alias_config = self.aliases.load()
         settings = alias_config.apply(self.config.settings)
-        forwarder = Forwarder(self.store, self.sender, settings, retention_days=self.config.retention_days)
+        forwarder = Forwarder(
+            self.store, self.sender, settings, retention_days=self.config.retention_days, suppressions=self.suppressions
+        )
         report = forwarder.handle(mail, alias_config.table, release=release)
         self.index.record(mail, report)
         return report
@@ -93,6 +96,11 @@ def build_runtime(
             sleep=time.sleep,
             log=log,
         )
+    suppressions: SuppressionList | None = None
+    if config.suppression_table:
+        from sesame.adapters.suppression import DynamoSuppressionList
+
+        suppressions = DynamoSuppressionList(lazy.get("dynamodb"), config.suppression_table)
     s3 = lazy.get("s3")
     return ForwarderRuntime(
         config=config,
@@ -101,4 +109,5 @@ def build_runtime(
         aliases=aliases or SsmAliasStore(lazy.get("ssm"), config.alias_path, config.alias_cache_seconds),
         index=S3OutcomeIndex(s3, config.bucket, config.index_prefix),
         delivery=delivery,
+        suppressions=suppressions,
     )

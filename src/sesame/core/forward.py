@@ -31,7 +31,7 @@ from sesame.core.notice import build_notice
 from sesame.core.outcome import Decision, MessageReport, Outcome
 from sesame.core.delivery import OutOfTime
 from sesame.core.policy import check_message, decide, may_bounce
-from sesame.core.ports import MessageStore, Sender, SendRejected
+from sesame.core.ports import MessageStore, Sender, SendRejected, SuppressionList
 from sesame.core.rewrite import RewriteResult, prepare, render
 from sesame.core.settings import Settings
 
@@ -162,6 +162,19 @@ def _plan_bounce(
     return Bounce(bounced, to, dsn)
 
 
+def _with_suppressed(
+    index: int, decision: Decision, outcomes: dict[int, Outcome], suppressed: dict[int, tuple[Outcome, ...]]
+) -> tuple[Outcome, ...]:
+    """A recipient's outcomes: what was done, then the destinations suppression left out; a
+    recipient suppressed for every destination has only those. A forward the message itself
+    turned into something else (a loop, a blocked sender) reached no destination anyway, so
+    it is told once, for that reason."""
+    left_out = suppressed.get(index, ())
+    if index not in outcomes or (left_out and decision.action == "drop" and decision.reason == left_out[0].reason):
+        return left_out
+    return (outcomes[index], *left_out) if decision.action == "forward" else (outcomes[index],)
+
+
 def _describe(exc: BaseException) -> str:
     """An error for the record: its type and a short, printable message (hostile text cut)."""
     text = "".join(ch if " " <= ch < "\x7f" else "?" for ch in str(exc))[:200]
@@ -176,6 +189,7 @@ class Forwarder:
     reporting_mta: str | None = None  # the DSN's Reporting-MTA; default: the recipient's domain
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     retention_days: int | None = None  # how long the store keeps a received message
+    suppressions: SuppressionList | None = None  # destinations not to send to (SES feedback)
 
     def handle(self, mail: InboundMail, table: AliasTable, *, release: bool = False) -> MessageReport:
         decisions = decide(mail, table, self.settings, release=release)
@@ -188,8 +202,15 @@ class Forwarder:
                 for d in decisions
             )
             return MessageReport.for_mail(mail, outcomes)
+        # Checked before anything is fetched or sent: a list that cannot be read raises with
+        # nothing sent yet, and Lambda retries the whole message.
+        decisions, suppressed = self._suppress(decisions)
         if not any(d.action != "drop" for d in decisions):
-            outcomes = tuple(Outcome(d.recipient, "dropped", d.reason, d.rule) for d in decisions)
+            outcomes = tuple(
+                o
+                for i, d in enumerate(decisions)
+                for o in suppressed.get(i) or (Outcome(d.recipient, "dropped", d.reason, d.rule),)
+            )
             return MessageReport.for_mail(mail, outcomes)
         raw = self.store.fetch(mail)  # an infrastructure failure raises: Lambda retries
         plan = plan_message(
@@ -210,11 +231,45 @@ class Forwarder:
             outcomes.update(self._bounce(run, plan.decisions, plan.bounce))
         return MessageReport.for_mail(
             mail,
-            tuple(outcomes[i] for i in range(len(plan.decisions))),
+            tuple(
+                o
+                for i in range(len(plan.decisions))
+                for o in _with_suppressed(i, plan.decisions[i], outcomes, suppressed)
+            ),
             size=plan.size,
             defects=plan.defects,
             incomplete=run.incomplete,
         )
+
+    def _suppress(self, decisions: tuple[Decision, ...]) -> tuple[tuple[Decision, ...], dict[int, tuple[Outcome, ...]]]:
+        """Take suppressed destinations out of each forward decision: one ``dropped`` outcome
+        per destination left out (reason ``suppressed:<why>``, the destination named in the
+        detail); a decision left with no destination becomes a drop for the first reason."""
+        if self.suppressions is None:
+            return decisions, {}
+        now = self.clock()
+        kept: list[Decision] = []
+        left_out: dict[int, tuple[Outcome, ...]] = {}
+        for index, decision in enumerate(decisions):
+            found = self.suppressions.suppressed(decision.recipient, decision.destinations, now) if (
+                decision.action == "forward" and decision.destinations
+            ) else {}
+            if not found:
+                kept.append(decision)
+                continue
+            lowered = {d.lower(): why for d, why in found.items()}
+            remaining = tuple(d for d in decision.destinations if d.lower() not in lowered)
+            left_out[index] = tuple(
+                Outcome(decision.recipient, "dropped", f"suppressed:{lowered[d.lower()]}", decision.rule,
+                        detail=f"not sent to {d}: suppressed ({lowered[d.lower()]}); `sesame suppressions rm` resumes it")
+                for d in decision.destinations
+                if d.lower() in lowered
+            )
+            if remaining:
+                kept.append(replace(decision, destinations=remaining))
+            else:  # told by its per-destination outcomes alone (see _with_suppressed)
+                kept.append(replace(decision, action="drop", reason=left_out[index][0].reason, destinations=()))
+        return tuple(kept), left_out
 
     def _forward(self, run: _Run, decision: Decision, copy: RewriteResult) -> Outcome:
         # One destination gets one copy per message, even when two of its aliases were addressed.

@@ -1,0 +1,196 @@
+"""The SES feedback loop closed, under moto: the forwarder sends, SES's feedback (real-shaped
+event-publishing records from events/) reaches the feedback function, the next message to the
+alias leaves the suppressed destination out and says so, and `sesame suppressions rm` (through
+the command's entry point) resumes it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from conftest import load_event
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+
+from sesame import config
+from sesame.cli import main
+from sesame.core.alias_config import parse_aliases_toml, to_parameters
+from sesame.core.event import parse_ses_event
+from sesame.core.forward import Forwarder
+from sesame.core.settings import Settings
+
+from fakes import MemoryStore, RecordingSender
+
+BUCKET = "sesame-mail-test"
+TABLE = "sesame-SuppressionTable"
+MESSAGE_ID = "o3vrnil0e2ic28trm7dfhrc2v0cnbeccl4nbp0g1"
+ALIASES = """
+[aliases]
+"john@example.com" = ["john.doe@gmail.example", "john@work.example"]
+"""
+RAW = (
+    b"From: Jane Doe <jane@sender.example>\r\n"
+    b"To: john@example.com\r\n"
+    b"Subject: Lunch on Friday?\r\n"
+    b"Date: Fri, 20 Nov 2026 10:14:58 +0100\r\n"
+    b"Message-ID: <20261120091458.4711@mail.sender.example>\r\n"
+    b"\r\n"
+    b"Shall we meet at noon?\r\n"
+)
+
+
+class Context:
+    function_name = "sesame-Function"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:sesame-Function"
+    aws_request_id = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    from feedback import app as feedback_app
+    from handle_email import app as forward_app
+
+    monkeypatch.setenv(config.BUCKET, BUCKET)
+    monkeypatch.setenv(config.ALIAS_PATH, "/sesame")
+    monkeypatch.setenv(config.SUPPRESSION_TABLE, TABLE)
+    monkeypatch.setenv(config.CONFIGURATION_SET, "sesame")
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        ssm = boto3.client("ssm")
+        for name, value in to_parameters(parse_aliases_toml(ALIASES), "/sesame").items():
+            ssm.put_parameter(Name=name, Value=value, Type="String")
+        sesv2 = boto3.client("sesv2")
+        sesv2.create_email_identity(EmailIdentity="example.com")
+        sesv2.create_configuration_set(ConfigurationSetName="sesame")
+        dynamodb = boto3.client("dynamodb")
+        dynamodb.create_table(  # as the template's SuppressionTable
+            TableName=TABLE,
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        # `sesame suppressions` finds the table through the stack's output, as deployed.
+        boto3.client("cloudformation").create_stack(StackName="sesame", TemplateBody=json.dumps({
+            "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+            "Outputs": {"SuppressionTableName": {"Value": TABLE}},
+        }))
+        s3.put_object(Bucket=BUCKET, Key=f"messages/{MESSAGE_ID}", Body=RAW)
+        forward_app.use_runtime(None)
+        feedback_app.use_runtime(None)
+        yield {"forward": forward_app, "feedback": feedback_app, "dynamodb": dynamodb}
+        forward_app.use_runtime(None)
+        feedback_app.use_runtime(None)
+
+
+def receive(aws: dict[str, Any]) -> list[dict[str, Any]]:
+    """The forwarder on the receipt event; the outcomes it reports, and the sends SES took."""
+    event = load_event("ses_email_receiving.json")
+    event["Records"][0]["ses"]["receipt"]["recipients"] = ["john@example.com"]
+    ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages.clear()
+    result = aws["forward"].lambda_handler(event, Context())
+    (report,) = result["reports"]
+    return report["outcomes"]
+
+
+def sent_to() -> list[str]:
+    """Each send's own destinations (moto appends the To header's addresses after ours)."""
+    return [d for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+            for d in m.destinations if d != "john@example.com"]
+
+
+def feedback(aws: dict[str, Any], name: str) -> None:
+    """SES's record for a send of ours, as EventBridge puts it on the queue, an hour ago."""
+    event = load_event(f"ses_feedback_{name}.json")
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    detail = event["detail"]
+    detail["mail"]["timestamp"] = hour_ago
+    detail[detail["eventType"].lower()]["timestamp"] = hour_ago
+    batch = load_event("sqs_feedback.json")
+    batch["Records"][0]["body"] = json.dumps(event)
+    assert aws["feedback"].lambda_handler(batch, Context()) == {"batchItemFailures": []}
+
+
+def test_a_hard_bounce_suppresses_the_destination_and_the_other_still_gets_the_mail(aws: dict[str, Any]) -> None:
+    outcomes = receive(aws)
+    assert [(o["status"], o["destinations"]) for o in outcomes] == [
+        ("forwarded", ["john.doe@gmail.example", "john@work.example"])]
+
+    feedback(aws, "bounce")  # Permanent/General for john.doe@gmail.example, sent for john@example.com
+    outcomes = receive(aws)
+
+    assert [(o["recipient"], o["status"], o["reason"], o["destinations"]) for o in outcomes] == [
+        ("john@example.com", "forwarded", "alias", ["john@work.example"]),
+        ("john@example.com", "dropped", "suppressed:bounce", []),
+    ]
+    assert "john.doe@gmail.example" in outcomes[1]["detail"]
+    assert sent_to() == ["john@work.example"]
+
+    assert main(["suppressions", "rm", "--destination", "john.doe@gmail.example"]) == 0
+    assert [o["destinations"] for o in receive(aws)] == [["john.doe@gmail.example", "john@work.example"]]
+
+
+def test_a_complaint_pauses_the_alias_for_that_destination_until_resumed(aws: dict[str, Any]) -> None:
+    feedback(aws, "complaint")  # john.doe@gmail.example marked a copy from john@example.com as spam
+
+    outcomes = receive(aws)
+    assert [(o["status"], o["reason"], o["destinations"]) for o in outcomes] == [
+        ("forwarded", "alias", ["john@work.example"]), ("dropped", "suppressed:complaint", [])]
+    assert sent_to() == ["john@work.example"]
+
+    assert main(["suppressions", "rm", "--alias", "john@example.com"]) == 0
+    assert [(o["status"], o["destinations"]) for o in receive(aws)] == [
+        ("forwarded", ["john.doe@gmail.example", "john@work.example"])]
+
+
+def test_every_destination_suppressed_is_a_drop_per_destination_and_nothing_is_fetched_or_sent(
+    aws: dict[str, Any],
+) -> None:
+    for destination in ("john.doe@gmail.example", "john@work.example"):
+        assert main(["suppressions", "add", "--destination", destination, "--note", "test"]) == 0
+
+    outcomes = receive(aws)
+
+    assert [(o["status"], o["reason"]) for o in outcomes] == [("dropped", "suppressed:manual")] * 2
+    assert [o["detail"].split(":")[0] for o in outcomes] == ["not sent to john.doe@gmail.example",
+                                                               "not sent to john@work.example"]
+    assert sent_to() == []
+
+
+class _Unreadable:
+    def suppressed(self, alias: str, destinations: Any, now: datetime) -> dict[str, str]:
+        raise ConnectionError("DynamoDB did not answer")
+
+
+def test_a_list_that_cannot_be_read_raises_before_anything_is_fetched_or_sent() -> None:
+    mail = parse_ses_event(load_event("ses_email_receiving.json"))[0]
+    store, sender = MemoryStore(), RecordingSender()
+    forwarder = Forwarder(store, sender, Settings(), suppressions=_Unreadable())
+    with pytest.raises(ConnectionError):
+        forwarder.handle(mail, parse_aliases_toml(ALIASES).table)
+    assert sender.sent == [] and store.fetched == []
+
+
+def test_a_forward_the_message_turns_into_a_drop_is_told_once() -> None:
+    """A blocked sender reaches no destination anyway: one outcome, not one per suppression."""
+    mail = parse_ses_event(load_event("ses_email_receiving.json"))[0]
+    table = parse_aliases_toml(ALIASES + '\n[senders]\nblock = ["@sender.example"]\n').table
+
+    class _One:
+        def suppressed(self, alias: str, destinations: Any, now: datetime) -> dict[str, str]:
+            return {"john.doe@gmail.example": "bounce"}
+
+    store = MemoryStore({mail.message_id: RAW})
+    forwarder = Forwarder(store, RecordingSender(), Settings(), suppressions=_One())
+    report = forwarder.handle(mail, table)
+    assert [(o.recipient, o.status, o.reason) for o in report.outcomes if o.recipient == "john@example.com"] == [
+        ("john@example.com", "dropped", "blocked-sender")]
