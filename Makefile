@@ -28,6 +28,8 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 # The Lambda runtime is Python 3.13; the suite runs there too.
 VENV313 := .tools/py313
+# The suite runs in this many processes (pytest-xdist); 0 runs it in one.
+TEST_WORKERS ?= 2
 
 .PHONY: venv run test unit test-py313 lint checkov build bench fuzz chaos py313 catalog clean
 
@@ -82,10 +84,10 @@ $(VENV313)/.installed: pyproject.toml | py313
 	touch $@
 
 test-py313: $(VENV313)/.installed
-	$(VENV313)/bin/pytest -q -p no:cacheprovider
+	$(VENV313)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 test: py313 venv lint build test-py313
-	$(BIN)/pytest --cov=sesame.core --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=95
+	$(BIN)/pytest -n $(TEST_WORKERS) --cov=sesame.core --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=95
 
 # src/Makefile does the packaging (template.yaml: BuildMethod makefile); then every module
 # shipped must have valid unchecked-hash bytecode for the runtime's Python.
