@@ -93,7 +93,7 @@ def _record(index: int, record: Any) -> InboundMail:
     source = mail.get("source", "")
     if not isinstance(source, str):
         raise InvalidEvent(f"not an SES receipt event: {where}.ses.mail.source is not a string")
-    timestamp = _timestamp(mail.get("timestamp")) or _timestamp(receipt.get("timestamp"))
+    timestamp = parse_timestamp(mail.get("timestamp")) or parse_timestamp(receipt.get("timestamp"))
     if timestamp is None:
         raise InvalidEvent(f"not an SES receipt event: {where}.ses.mail.timestamp is missing or not ISO 8601")
     recipients = receipt.get("recipients")
@@ -133,7 +133,8 @@ def _object(parent: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     return value
 
 
-def _timestamp(value: Any) -> datetime | None:
+def parse_timestamp(value: Any) -> datetime | None:
+    """An ISO 8601 time as SES writes it (``2026-11-20T09:15:03.201Z``); naive means UTC."""
     if not isinstance(value, str):
         return None
     try:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from sesame.core.event import parse_timestamp
 from sesame.core.rewrite import MARKER_HEADER
 
 Kind = Literal["bounce", "complaint", "delivery-delay", "reject"]
@@ -122,16 +123,6 @@ def _text(value: Any, limit: int = MAX_TEXT) -> str | None:
     return text[:limit]
 
 
-def _timestamp(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _tag(tags: Any, name: str) -> str | None:
     values = tags.get(name) if isinstance(tags, Mapping) else None
     if isinstance(values, list) and values and isinstance(values[0], str):
@@ -206,7 +197,7 @@ def parse_feedback(body: str) -> FeedbackEvent:
         )
     if not recipients:
         raise InvalidFeedback(f"a {kind} event that names no recipient")
-    occurred = _timestamp(section.get("timestamp")) or _timestamp(mail.get("timestamp"))
+    occurred = parse_timestamp(section.get("timestamp")) or parse_timestamp(mail.get("timestamp"))
     if occurred is None:
         raise InvalidFeedback("the event has no usable timestamp")
     subtype = {
