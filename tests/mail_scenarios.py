@@ -23,17 +23,22 @@ from conftest import load_event
 from test_handler import Context
 
 from sesame import config
+from sesame.adapters.suppression import DynamoSuppressionList
 from sesame.core.alias_config import parse_aliases_toml, to_parameters
 
 BUCKET = "sesame-mail-test"
 TABLE = "sesame-idempotency-test"
+SUPPRESSION_TABLE = "sesame-suppression-test"
 ALIAS_PATH = "/sesame"
 ALIASES = """
 [aliases]
 "john@example.com" = ["john.doe@gmail.example", "john@work.example"]
 "team@example.com" = ["john@example.com", "ann@example.org"]
 "help@unverified.example" = ["helpdesk@dest.example"]
+"family@example.com" = ["mum@home.example", "old.mailbox@gone.example"]
 """
+# On the suppression list (put there by hand: the mailbox is gone), so never sent to.
+SUPPRESSED_DESTINATION = "old.mailbox@gone.example"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:sesame-HandleEmailFunction"
 
 
@@ -166,6 +171,14 @@ SCENARIOS = (
          "to": ["john@example.com"], "subject": "Throttled"},
         dead_letter=True,
     ),
+    # One of the alias's two destinations is on the suppression list: the other gets it.
+    Scenario(
+        "forwarded0suppressed00000000000000010", 2, time(8, 0), "grandpa@family.example",
+        ("family@example.com",),
+        _raw("From: Grandpa <grandpa@family.example>", "To: family@example.com", "Subject: Sunday"),
+        {"returnPath": "grandpa@family.example", "from": ["Grandpa <grandpa@family.example>"],
+         "to": ["family@example.com"], "subject": "Sunday"},
+    ),
     # Older than a month: outside the default --days 30.
     Scenario(
         "forwarded0old00000000000000000000000009", 40, time(8, 0), "jane@sender.example",
@@ -185,6 +198,7 @@ def scenario_environment() -> Iterator[None]:
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
             "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "POWERTOOLS_DEV": "false",
             config.BUCKET: BUCKET, config.ALIAS_PATH: ALIAS_PATH, config.IDEMPOTENCY_TABLE: TABLE,
+            config.SUPPRESSION_TABLE: SUPPRESSION_TABLE,
             config.OPERATOR_EMAIL: "ops@example.com", config.NOTIFY_FROM: "sesame@example.com",
             # As the template sets it: every send names the configuration set.
             config.CONFIGURATION_SET: "sesame-sending",
@@ -196,7 +210,8 @@ def scenario_environment() -> Iterator[None]:
 
 
 def prepare_account() -> None:
-    """What the stack and the operator set up: bucket, aliases, idempotency table, identity."""
+    """What the stack and the operator set up: bucket, aliases, idempotency and suppression
+    tables, identity."""
     boto3.client("s3").create_bucket(Bucket=BUCKET)
     ssm = boto3.client("ssm")
     for name, value in to_parameters(parse_aliases_toml(ALIASES), ALIAS_PATH).items():
@@ -208,6 +223,14 @@ def prepare_account() -> None:
         BillingMode="PAY_PER_REQUEST",
     )
     boto3.client("sesv2").create_email_identity(EmailIdentity="example.com")
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(  # as the template's SuppressionTable
+        TableName=SUPPRESSION_TABLE,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    DynamoSuppressionList(dynamodb, SUPPRESSION_TABLE).add(SUPPRESSED_DESTINATION, None, "mailbox closed", datetime.now(UTC))
 
 
 def dead_letter_event(scenario: Scenario, today: date) -> dict[str, Any]:
@@ -270,4 +293,4 @@ def scenario(message_id_prefix: str) -> Scenario:
     return found
 
 
-__all__ = ["SCENARIOS", "Scenario", "scenario", "scenario_environment", "write_index"]
+__all__ = ["SCENARIOS", "SUPPRESSION_TABLE", "Scenario", "scenario", "scenario_environment", "write_index"]

@@ -94,7 +94,7 @@ def test_every_key_the_code_writes_is_in_the_schema_and_every_schema_field_is_wr
     assert written - schema == set(), "keys the index records carry that the Glue table lacks"
     assert schema - written == set(), "schema fields no scenario's record carries"
     # The optional fields are among them, so the check above covers them.
-    assert {"outcomes[].detail", "verdicts.dmarc_policy", "defects[].header", "receipt.dmarcpolicy",
+    assert {"outcomes[].detail", "outcomes[].suppressed[].reason", "verdicts.dmarc_policy", "defects[].header", "receipt.dmarcpolicy",
             "mail.commonheaders.cc", "mail.commonheaders.replyto", "receipt.action.objectkey"} <= written
 
 

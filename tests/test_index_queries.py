@@ -62,6 +62,9 @@ def test_recent_messages_lists_each_message_newest_first_with_every_recipients_o
          "john@example.com forwarded"),
         ("2026-11-21T18:00:00+00:00", "bounced0unknown00000000000000000000003", "jane@sender.example",
          "jane@sender.example", "Anyone there?", size("bounced0unknown"), "nobody@example.com bounced"),
+        # Forwarded to one destination of two: the other is suppressed (the record names it).
+        ("2026-11-21T08:00:00+00:00", "forwarded0suppressed00000000000000010", "grandpa@family.example",
+         "Grandpa <grandpa@family.example>", "Sunday", size("forwarded0suppressed"), "family@example.com forwarded"),
         # Dropped before the message was read: no size.
         ("2026-11-20T03:03:00+00:00", "dropped0spam0000000000000000000000004", "promo@spam.example",
          "Deals <promo@spam.example>", "WIN NOW", None, "john@example.com dropped"),
@@ -80,8 +83,8 @@ def test_recent_messages_lists_each_message_newest_first_with_every_recipients_o
 
 def test_days_reads_only_the_days_asked_for(index_dir: Path) -> None:
     assert [r[1] for r in rows("recent-messages", index_dir, days=1)] == ["forwarded0multi000000000000000000000001"]
-    assert len(rows("recent-messages", index_dir, days=8)) == 8
-    assert len(rows("recent-messages", index_dir, days=41)) == 9  # the 40-day-old message too
+    assert len(rows("recent-messages", index_dir, days=8)) == 9
+    assert len(rows("recent-messages", index_dir, days=41)) == 10  # the 40-day-old message too
 
 
 def test_top_senders_counts_header_from_addresses_lower_cased(index_dir: Path) -> None:
@@ -89,6 +92,7 @@ def test_top_senders_counts_header_from_addresses_lower_cased(index_dir: Path) -
         ("jane@sender.example", 3),
         ("billing@spoofed-bank.example", 1),
         ("customer@shop.example", 1),
+        ("grandpa@family.example", 1),
         ("joerg@buecher.example", 1),
         ("promo@spam.example", 1),
     ]
@@ -98,6 +102,7 @@ def test_top_sender_domains(index_dir: Path) -> None:
     assert rows("top-sender-domains", index_dir) == [
         ("sender.example", 3),
         ("buecher.example", 1),
+        ("family.example", 1),
         ("shop.example", 1),
         ("spam.example", 1),
         ("spoofed-bank.example", 1),
@@ -110,6 +115,7 @@ def test_top_destinations_counts_forwarded_copies_only(index_dir: Path) -> None:
         ("john.doe@gmail.example", 3),
         ("john@work.example", 3),
         ("ann@example.org", 1),
+        ("mum@home.example", 1),  # not old.mailbox@gone.example: suppressed
     ]
 
 
@@ -172,7 +178,7 @@ def test_sesame_query_local_prints_a_table_and_json(index_dir: Path, capsys: pyt
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["destination", "messages"]
     assert table[2].split() == ["john.doe@gmail.example", "4"]
-    assert table[-1].startswith("(3 rows; received since ")
+    assert table[-1].startswith("(4 rows; received since ")
 
     assert main(["query", "top-senders", "--local", "--index-dir", str(index_dir), "--days", "36500", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0] == {"sender": "jane@sender.example", "messages": 4}

@@ -26,7 +26,7 @@ from typing import Any
 import botocore.session
 import pytest
 from moto import mock_aws
-from mail_scenarios import BUCKET, TABLE, scenario_environment, write_index
+from mail_scenarios import BUCKET, SUPPRESSION_TABLE, TABLE, scenario_environment, write_index
 
 from test_handler import Context
 from test_template import _NoIam, _source, listify, statements
@@ -44,7 +44,7 @@ RESOURCE_VALUES = {
     "DeadLetterQueue.Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:sesame-DeadLetterQueue",
     "DeadLetterQueue.QueueName": "sesame-DeadLetterQueue",
     "ConfigurationSet": "sesame-sending",
-    "SuppressionTable": "sesame-suppression-test",
+    "SuppressionTable": SUPPRESSION_TABLE,
     "SuppressionTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/sesame-suppression-test",
     "FeedbackQueue.Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:sesame-FeedbackQueue",
     "FeedbackQueue.QueueName": "sesame-FeedbackQueue",
@@ -257,23 +257,10 @@ def recorded() -> dict[str, list[Call]]:
 
     with scenario_environment(), pytest.MonkeyPatch.context() as patch, mock_aws():
         patch.setattr(botocore.session.Session, "create_client", create_client)
-        write_index(TODAY, around_function=recorder.function)
-        patch.setenv("SESAME_SUPPRESSION_TABLE", RESOURCE_VALUES["SuppressionTable"])
-        _create_suppression_table()
+        write_index(TODAY, around_function=recorder.function)  # the suppression table included
         with recorder.function("FeedbackFunction"):
             _run_feedback()
     return recorder.calls
-
-
-def _create_suppression_table() -> None:
-    import boto3
-
-    boto3.client("dynamodb").create_table(
-        TableName=RESOURCE_VALUES["SuppressionTable"],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 def _run_feedback() -> None:

@@ -126,25 +126,25 @@ def test_a_hard_bounce_suppresses_the_destination_and_the_other_still_gets_the_m
         ("forwarded", ["john.doe@gmail.example", "john@work.example"])]
 
     feedback(aws, "bounce")  # Permanent/General for john.doe@gmail.example, sent for john@example.com
-    outcomes = receive(aws)
+    (outcome,) = receive(aws)  # still one outcome per recipient
 
-    assert [(o["recipient"], o["status"], o["reason"], o["destinations"]) for o in outcomes] == [
-        ("john@example.com", "forwarded", "alias", ["john@work.example"]),
-        ("john@example.com", "dropped", "suppressed:bounce", []),
-    ]
-    assert "john.doe@gmail.example" in outcomes[1]["detail"]
+    assert (outcome["recipient"], outcome["status"], outcome["reason"], outcome["destinations"]) == (
+        "john@example.com", "forwarded", "alias", ["john@work.example"])
+    assert outcome["suppressed"] == [{"destination": "john.doe@gmail.example", "reason": "suppressed:bounce"}]
+    assert outcome["detail"] == "not sent to john.doe@gmail.example: suppressed:bounce"
     assert sent_to() == ["john@work.example"]
 
     assert main(["suppressions", "rm", "--destination", "john.doe@gmail.example"]) == 0
-    assert [o["destinations"] for o in receive(aws)] == [["john.doe@gmail.example", "john@work.example"]]
+    (outcome,) = receive(aws)
+    assert outcome["destinations"] == ["john.doe@gmail.example", "john@work.example"] and "suppressed" not in outcome
 
 
 def test_a_complaint_pauses_the_alias_for_that_destination_until_resumed(aws: dict[str, Any]) -> None:
     feedback(aws, "complaint")  # john.doe@gmail.example marked a copy from john@example.com as spam
 
-    outcomes = receive(aws)
-    assert [(o["status"], o["reason"], o["destinations"]) for o in outcomes] == [
-        ("forwarded", "alias", ["john@work.example"]), ("dropped", "suppressed:complaint", [])]
+    (outcome,) = receive(aws)
+    assert (outcome["status"], outcome["destinations"], outcome["suppressed"]) == (
+        "forwarded", ["john@work.example"], [{"destination": "john.doe@gmail.example", "reason": "suppressed:complaint"}])
     assert sent_to() == ["john@work.example"]
 
     assert main(["suppressions", "rm", "--alias", "john@example.com"]) == 0
@@ -152,17 +152,17 @@ def test_a_complaint_pauses_the_alias_for_that_destination_until_resumed(aws: di
         ("forwarded", ["john.doe@gmail.example", "john@work.example"])]
 
 
-def test_every_destination_suppressed_is_a_drop_per_destination_and_nothing_is_fetched_or_sent(
+def test_every_destination_suppressed_is_one_drop_naming_each_and_nothing_is_sent(
     aws: dict[str, Any],
 ) -> None:
     for destination in ("john.doe@gmail.example", "john@work.example"):
         assert main(["suppressions", "add", "--destination", destination, "--note", "test"]) == 0
 
-    outcomes = receive(aws)
+    (outcome,) = receive(aws)
 
-    assert [(o["status"], o["reason"]) for o in outcomes] == [("dropped", "suppressed:manual")] * 2
-    assert [o["detail"].split(":")[0] for o in outcomes] == ["not sent to john.doe@gmail.example",
-                                                               "not sent to john@work.example"]
+    assert (outcome["status"], outcome["reason"], outcome["destinations"]) == ("dropped", "suppressed:manual", [])
+    assert outcome["suppressed"] == [{"destination": "john.doe@gmail.example", "reason": "suppressed:manual"},
+                                     {"destination": "john@work.example", "reason": "suppressed:manual"}]
     assert sent_to() == []
 
 
@@ -181,7 +181,7 @@ def test_a_list_that_cannot_be_read_raises_before_anything_is_fetched_or_sent() 
 
 
 def test_a_forward_the_message_turns_into_a_drop_is_told_once() -> None:
-    """A blocked sender reaches no destination anyway: one outcome, not one per suppression."""
+    """A blocked sender's mail reaches no destination anyway: the outcome says that alone."""
     mail = parse_ses_event(load_event("ses_email_receiving.json"))[0]
     table = parse_aliases_toml(ALIASES + '\n[senders]\nblock = ["@sender.example"]\n').table
 
@@ -192,5 +192,5 @@ def test_a_forward_the_message_turns_into_a_drop_is_told_once() -> None:
     store = MemoryStore({mail.message_id: RAW})
     forwarder = Forwarder(store, RecordingSender(), Settings(), suppressions=_One())
     report = forwarder.handle(mail, table)
-    assert [(o.recipient, o.status, o.reason) for o in report.outcomes if o.recipient == "john@example.com"] == [
-        ("john@example.com", "dropped", "blocked-sender")]
+    assert [(o.status, o.reason, o.suppressed) for o in report.outcomes if o.recipient == "john@example.com"] == [
+        ("dropped", "blocked-sender", ())]

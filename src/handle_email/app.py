@@ -103,6 +103,10 @@ def _outcome_metrics(reports: list[MessageReport]) -> None:
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
     for status, count in counts.items():
         metrics.add_metric(name=status.capitalize(), unit=MetricUnit.Count, value=count)
+    # Destinations the suppression list kept the message from, whatever the recipient's outcome.
+    suppressed = sum(len(o.suppressed) for report in reports for o in report.outcomes)
+    if suppressed:
+        metrics.add_metric(name="SuppressedDestinations", unit=MetricUnit.Count, value=suppressed)
 
 
 def _delivery_metrics(forwarder: ForwarderRuntime) -> None:

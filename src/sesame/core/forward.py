@@ -47,6 +47,7 @@ def send_key(message_id: str, destinations: Iterable[str]) -> str:
 
 
 BOUNCE_KEY_SUFFIX = "bounce"
+SUPPRESSED = "suppressed:"  # the reason prefix for a destination on the suppression list
 
 
 @dataclass(frozen=True)
@@ -162,17 +163,13 @@ def _plan_bounce(
     return Bounce(bounced, to, dsn)
 
 
-def _with_suppressed(
-    index: int, decision: Decision, outcomes: dict[int, Outcome], suppressed: dict[int, tuple[Outcome, ...]]
-) -> tuple[Outcome, ...]:
-    """A recipient's outcomes: what was done, then the destinations suppression left out; a
-    recipient suppressed for every destination has only those. A forward the message itself
-    turned into something else (a loop, a blocked sender) reached no destination anyway, so
-    it is told once, for that reason."""
-    left_out = suppressed.get(index, ())
-    if index not in outcomes or (left_out and decision.action == "drop" and decision.reason == left_out[0].reason):
-        return left_out
-    return (outcomes[index], *left_out) if decision.action == "forward" else (outcomes[index],)
+def _with_suppressed(outcome: Outcome, left_out: tuple[tuple[str, str], ...]) -> Outcome:
+    """The recipient's one outcome, naming the destinations suppression left out."""
+    if not left_out:
+        return outcome
+    told = "; ".join(f"not sent to {d}: {why}" for d, why in left_out)
+    detail = f"{outcome.detail}; {told}" if outcome.detail else told
+    return replace(outcome, suppressed=left_out, detail=detail)
 
 
 def _describe(exc: BaseException) -> str:
@@ -207,9 +204,8 @@ class Forwarder:
         decisions, suppressed = self._suppress(decisions)
         if not any(d.action != "drop" for d in decisions):
             outcomes = tuple(
-                o
+                _with_suppressed(Outcome(d.recipient, "dropped", d.reason, d.rule), suppressed.get(i, ()))
                 for i, d in enumerate(decisions)
-                for o in suppressed.get(i) or (Outcome(d.recipient, "dropped", d.reason, d.rule),)
             )
             return MessageReport.for_mail(mail, outcomes)
         raw = self.store.fetch(mail)  # an infrastructure failure raises: Lambda retries
@@ -232,43 +228,45 @@ class Forwarder:
         return MessageReport.for_mail(
             mail,
             tuple(
-                o
-                for i in range(len(plan.decisions))
-                for o in _with_suppressed(i, plan.decisions[i], outcomes, suppressed)
+                # A forward the message itself turned into a drop (a loop, a blocked sender)
+                # would have reached no destination anyway: suppression is not told there.
+                _with_suppressed(outcomes[i], suppressed.get(i, ()))
+                if d.action == "forward" or d.reason.startswith(SUPPRESSED)
+                else outcomes[i]
+                for i, d in enumerate(plan.decisions)
             ),
             size=plan.size,
             defects=plan.defects,
             incomplete=run.incomplete,
         )
 
-    def _suppress(self, decisions: tuple[Decision, ...]) -> tuple[tuple[Decision, ...], dict[int, tuple[Outcome, ...]]]:
-        """Take suppressed destinations out of each forward decision: one ``dropped`` outcome
-        per destination left out (reason ``suppressed:<why>``, the destination named in the
-        detail); a decision left with no destination becomes a drop for the first reason."""
+    def _suppress(
+        self, decisions: tuple[Decision, ...]
+    ) -> tuple[tuple[Decision, ...], dict[int, tuple[tuple[str, str], ...]]]:
+        """Take suppressed destinations out of each forward decision, keeping (destination,
+        ``suppressed:<why>``) for its outcome; a decision left with no destination becomes a
+        drop for the first one's reason."""
         if self.suppressions is None:
             return decisions, {}
         now = self.clock()
         kept: list[Decision] = []
-        left_out: dict[int, tuple[Outcome, ...]] = {}
+        left_out: dict[int, tuple[tuple[str, str], ...]] = {}
         for index, decision in enumerate(decisions):
             found = self.suppressions.suppressed(decision.recipient, decision.destinations, now) if (
                 decision.action == "forward" and decision.destinations
             ) else {}
-            if not found:
+            lowered = {d.lower(): why for d, why in found.items()}
+            if not lowered:
                 kept.append(decision)
                 continue
-            lowered = {d.lower(): why for d, why in found.items()}
-            remaining = tuple(d for d in decision.destinations if d.lower() not in lowered)
             left_out[index] = tuple(
-                Outcome(decision.recipient, "dropped", f"suppressed:{lowered[d.lower()]}", decision.rule,
-                        detail=f"not sent to {d}: suppressed ({lowered[d.lower()]}); `sesame suppressions rm` resumes it")
-                for d in decision.destinations
-                if d.lower() in lowered
+                (d, f"{SUPPRESSED}{lowered[d.lower()]}") for d in decision.destinations if d.lower() in lowered
             )
+            remaining = tuple(d for d in decision.destinations if d.lower() not in lowered)
             if remaining:
                 kept.append(replace(decision, destinations=remaining))
-            else:  # told by its per-destination outcomes alone (see _with_suppressed)
-                kept.append(replace(decision, action="drop", reason=left_out[index][0].reason, destinations=()))
+            else:
+                kept.append(replace(decision, action="drop", reason=left_out[index][0][1], destinations=()))
         return tuple(kept), left_out
 
     def _forward(self, run: _Run, decision: Decision, copy: RewriteResult) -> Outcome:

@@ -57,6 +57,10 @@ class Outcome:
     destinations: tuple[str, ...] = ()
     ses_message_ids: tuple[str, ...] = ()
     detail: str | None = None  # the error for a failure, or why a bounce was held back
+    # Destinations of this recipient's alias left out because they are on the suppression
+    # list: (destination, reason ``suppressed:<why>``). Not sent to, and told here, whatever
+    # became of the others.
+    suppressed: tuple[tuple[str, str], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -69,6 +73,8 @@ class Outcome:
         }
         if self.detail:
             data["detail"] = self.detail
+        if self.suppressed:
+            data["suppressed"] = [{"destination": d, "reason": why} for d, why in self.suppressed]
         return data
 
 
