@@ -59,6 +59,15 @@ def register(subparsers: Any) -> None:
         help="local only: the scan verdict SES reports, e.g. spam=FAIL, dmarc=FAIL, dmarc-policy=reject (repeatable)",
     )
     parser.add_argument(
+        "--feedback",
+        action="append",
+        default=[],
+        metavar="KIND=ADDRESS",
+        help="local only: SES reports this destination's copies as a bounce, soft-bounce or complaint "
+        "(repeatable, or comma-separated); the mailbox simulator's addresses (bounce@simulator.amazonses.com, "
+        "complaint@..., suppressionlist@...) do so anyway",
+    )
+    parser.add_argument(
         "--retries", type=int, help="Lambda retries after a function error (default: the template's MaximumRetryAttempts)"
     )
     parser.add_argument(
@@ -116,6 +125,12 @@ def options_from(args: argparse.Namespace) -> Any:
         raise CommandError(f"--time-scale {args.time_scale}: must be positive (1 = real time)")
     if args.retries is not None and not 0 <= args.retries <= 2:
         raise CommandError(f"--retries {args.retries}: Lambda retries an asynchronous event 0 to 2 times")
+    from sesame.local.sending.fates import parse_feedback_marks
+
+    try:
+        parse_feedback_marks(args.feedback)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     return LocalOptions(
         aliases=args.aliases,
         template=args.template,
@@ -136,6 +151,7 @@ def options_from(args: argparse.Namespace) -> Any:
         sdk_retries=args.sdk_retries,
         time_scale=args.time_scale,
         operator_email=args.operator_email or DEFAULT_OPERATOR,
+        feedback=tuple(args.feedback),
     )
 
 

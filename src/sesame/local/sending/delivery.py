@@ -15,6 +15,7 @@ and the relay's, also goes to ``feedback`` (SES's event publishing).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import queue
 import threading
@@ -52,6 +53,14 @@ class _Pending:
     files: dict[str, Path]
     destinations: tuple[str, ...]
     attempt: int = 1
+
+
+def _ip(host: str) -> str | None:
+    """``host`` if it is an IP address (remoteMtaIp is one), else None."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
 
 
 class DeliveryAgent:
@@ -154,7 +163,7 @@ class DeliveryAgent:
                     self.outbox.move_to_bounced(pending.files[result.destination])
                     self._emit(self._event("Bounce", message, result, "Permanent" if result.permanent else "Transient"))
                     self._publish(message, result.destination,
-                                  relay_fate(result.code, result.reply, permanent=result.permanent))
+                                  relay_fate(result.code, result.reply, permanent=result.permanent, relay_ip=_ip(host)))
             if retry and not last_try:
                 delay = self.retry_delays[pending.attempt - 1]
                 later = _Pending(message, pending.files, tuple(retry), pending.attempt + 1)

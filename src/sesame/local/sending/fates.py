@@ -56,6 +56,8 @@ SUPPRESSED_DIAGNOSTIC = (
     "account. For more information about removing addresses from the suppression list, see the Amazon SES "
     "Developer Guide at https://docs.aws.amazon.com/ses/latest/DeveloperGuide/sending-email-suppression-list.html"
 )
+# The receiving server a simulated refusal comes from: this machine.
+LOCAL_MTA_IP = "127.0.0.1"
 _ENHANCED = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 
 
@@ -71,6 +73,7 @@ class Fate:
     diagnostic: str | None = None  # what the receiving server said, "smtp; <reply>"
     reporting_mta: str | None = None
     feedback_type: str | None = None  # a complaint's ARF feedback type
+    remote_mta_ip: str | None = None  # the server that refused it; None when SES never handed it on
 
     @property
     def bounced(self) -> bool:
@@ -85,7 +88,8 @@ class Fate:
 
 DELIVERED = Fate("delivered", "simulator success@")
 HARD_BOUNCE = Fate(
-    "bounce", "", "Permanent", "General", "5.1.1", "smtp; 550 5.1.1 user unknown", SES_REPORTING_MTA
+    "bounce", "", "Permanent", "General", "5.1.1", "smtp; 550 5.1.1 user unknown", SES_REPORTING_MTA,
+    remote_mta_ip=LOCAL_MTA_IP,
 )
 SOFT_BOUNCE = Fate(
     "bounce",
@@ -95,6 +99,7 @@ SOFT_BOUNCE = Fate(
     "4.2.2",
     "smtp; 452 4.2.2 The email account that you tried to reach is over quota.",
     SES_REPORTING_MTA,
+    remote_mta_ip=LOCAL_MTA_IP,
 )
 COMPLAINT = Fate("complaint", "", feedback_type="abuse")
 SIMULATOR: dict[str, Fate] = {
@@ -170,7 +175,7 @@ class Fates:
         return MARKED[kind] if kind else None
 
 
-def relay_fate(code: int, reply: str, *, permanent: bool) -> Fate:
+def relay_fate(code: int, reply: str, *, permanent: bool, relay_ip: str | None = None) -> Fate:
     """A relay's refusal as SES reports it: a 5xx is a hard bounce; a temporary failure SES
     gave up on (after its retries) a soft one. Both General: the reply says no more."""
     found = _ENHANCED.search(reply)
@@ -183,6 +188,7 @@ def relay_fate(code: int, reply: str, *, permanent: bool) -> Fate:
         status,
         f"smtp; {code} {reply}".strip() if code else f"smtp; {reply}",
         SES_REPORTING_MTA,
+        remote_mta_ip=relay_ip if code else None,  # no answer at all: no server refused it
     )
 
 

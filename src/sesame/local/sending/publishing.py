@@ -131,8 +131,10 @@ def event_record(message: SentMessage, destination: str, fate: Fate, *, region: 
             "bounceSubType": fate.bounce_subtype,
             "bouncedRecipients": [{k: v for k, v in recipient.items() if v is not None}],
             "timestamp": _iso_millis(at),
+            "remoteMtaIp": fate.remote_mta_ip,
             "reportingMTA": fate.reporting_mta,
         }
+        section = {k: v for k, v in section.items() if v is not None}  # remoteMtaIp only when a server answered
         name = "bounce"
     elif fate.kind == "complaint":
         section = {
