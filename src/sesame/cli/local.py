@@ -2,7 +2,7 @@
 
 An SMTP listener stands in for SES receiving, with the receipt rules of ``template.yaml``;
 moto (in a child process) stands in for S3, SSM, SQS and DynamoDB, an HTTP server for the
-SES v2 API; the real forwarding and dead-letter handlers run as Lambda would run them; what
+SES v2 API; the real forwarding, dead-letter and feedback handlers run as Lambda would run them; what
 SES would send lands in an outbox folder (and can be relayed). One line per message says
 what happened to each recipient.
 """
@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
         description=(
             "Run the whole pipeline on this machine, with no AWS account: an SMTP listener standing in "
             "for SES receiving (rules from the template), moto for S3/SSM/SQS/DynamoDB, an SES v2 API "
-            "stand-in, the real forwarding and dead-letter functions, and an outbox folder for what SES "
+            "stand-in, the real forwarding, dead-letter and feedback functions, and an outbox folder for what SES "
             "would send."
         ),
     )

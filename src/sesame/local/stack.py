@@ -264,9 +264,10 @@ class LocalStack:
             parts.smtp.stop()
         if parts.invoker is not None:
             parts.invoker.stop()
-        if parts.event_source is not None:
-            parts.event_source.stop()
-        for source in parts.feedback_sources:
+        sources = [s for s in (parts.event_source, *parts.feedback_sources) if s is not None]
+        for source in sources:  # each may be in a receive's long poll: let them all end it at once
+            source.request_stop()
+        for source in sources:
             source.stop()
         for function in parts.functions:
             function.stop()
