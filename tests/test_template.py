@@ -702,3 +702,18 @@ if __name__ == "__main__":  # pragma: no cover - used by `make checkov`
         patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
         Path(sys.argv[1]).parent.mkdir(parents=True, exist_ok=True)
         Path(sys.argv[1]).write_text(json.dumps(_translated(), indent=1) + "\n")
+
+
+def test_every_function_is_packaged_by_src_makefile_and_checked_by_make_build(source: dict[str, Any]) -> None:
+    """Each function ships compiled bytecode (src/Makefile), and `make build` checks its bundle."""
+    functions = [name for name, r in source["Resources"].items() if r["Type"] == "AWS::Serverless::Function"]
+    assert functions
+    src_makefile = (ROOT / "src" / "Makefile").read_text()
+    build_check = next(line for line in (ROOT / "Makefile").read_text().splitlines() if "bundle_check.py" in line)
+    for name in functions:
+        assert source["Resources"][name].get("Metadata", {}).get("BuildMethod") == "makefile", name
+        assert f"build-{name}" in src_makefile, name
+        assert f".aws-sam/build/{name}" in build_check, name
+    handlers = {source["Resources"][n]["Properties"]["Handler"].split(".")[0] for n in functions}
+    packages = next(line for line in src_makefile.splitlines() if line.startswith("PACKAGES :=")).split()[2:]
+    assert handlers <= set(packages)
