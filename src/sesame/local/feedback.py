@@ -17,6 +17,7 @@ it (or SQS parked it after ``maxReceiveCount`` tries), so local mode knows when 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -34,7 +35,8 @@ class FeedbackLoop:
         self.bus = bus
         self.note = note
         self.read_by = read_by  # queues an event source mapping of local mode reads
-        self.published: list[dict[str, Any]] = []
+        # The latest events published, for tests and a look while it runs; bounded, as local mode may run for days.
+        self.published: deque[dict[str, Any]] = deque(maxlen=1000)
         self._pending = 0
         self._state = threading.Condition()
 
