@@ -2,7 +2,7 @@
 
 An SMTP listener stands in for SES receiving, with the receipt rules of ``template.yaml``;
 moto (in a child process) stands in for S3, SSM, SQS and DynamoDB, an HTTP server for the
-SES v2 API; the real forwarding and dead-letter handlers run as Lambda would run them; what
+SES v2 API; the real forwarding, dead-letter and feedback handlers run as Lambda would run them; what
 SES would send lands in an outbox folder (and can be relayed). One line per message says
 what happened to each recipient.
 """
@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
         description=(
             "Run the whole pipeline on this machine, with no AWS account: an SMTP listener standing in "
             "for SES receiving (rules from the template), moto for S3/SSM/SQS/DynamoDB, an SES v2 API "
-            "stand-in, the real forwarding and dead-letter functions, and an outbox folder for what SES "
+            "stand-in, the real forwarding, dead-letter and feedback functions, and an outbox folder for what SES "
             "would send."
         ),
     )
@@ -57,6 +57,15 @@ def register(subparsers: Any) -> None:
         default=[],
         metavar="NAME=STATUS",
         help="local only: the scan verdict SES reports, e.g. spam=FAIL, dmarc=FAIL, dmarc-policy=reject (repeatable)",
+    )
+    parser.add_argument(
+        "--feedback",
+        action="append",
+        default=[],
+        metavar="KIND=ADDRESS",
+        help="local only: SES reports this destination's copies as a bounce, soft-bounce or complaint "
+        "(repeatable, or comma-separated); the mailbox simulator's addresses (bounce@simulator.amazonses.com, "
+        "complaint@..., suppressionlist@...) do so anyway",
     )
     parser.add_argument(
         "--retries", type=int, help="Lambda retries after a function error (default: the template's MaximumRetryAttempts)"
@@ -116,6 +125,12 @@ def options_from(args: argparse.Namespace) -> Any:
         raise CommandError(f"--time-scale {args.time_scale}: must be positive (1 = real time)")
     if args.retries is not None and not 0 <= args.retries <= 2:
         raise CommandError(f"--retries {args.retries}: Lambda retries an asynchronous event 0 to 2 times")
+    from sesame.local.sending.fates import parse_feedback_marks
+
+    try:
+        parse_feedback_marks(args.feedback)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     return LocalOptions(
         aliases=args.aliases,
         template=args.template,
@@ -136,6 +151,7 @@ def options_from(args: argparse.Namespace) -> Any:
         sdk_retries=args.sdk_retries,
         time_scale=args.time_scale,
         operator_email=args.operator_email or DEFAULT_OPERATOR,
+        feedback=tuple(args.feedback),
     )
 
 

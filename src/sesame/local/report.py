@@ -97,6 +97,12 @@ def banner(self: LocalStack) -> list[str]:
     ]
     if opts.relay:
         lines.append(f"  relay:    smtp://{opts.relay[0]}:{opts.relay[1]}")
+    if self.parts.feedback_sources:
+        route = ", ".join(f"{s.spec.queue} -> {s.function.spec.logical_id}" for s in self.parts.feedback_sources)
+        marked = ", ".join(f"{kind}={address}" for address, kind in self.feedback_marks.items())
+        lines.append(f"  feedback: SES bounces and complaints -> EventBridge -> {route}")
+        lines.append(f"            from bounce@, complaint@, suppressionlist@simulator.amazonses.com"
+                     f"{', --feedback ' + marked if marked else ''}{', relay refusals' if opts.relay else ''}")
     lines.append(f"  AWS:      moto at {self.parts.moto.endpoint} (pid {self.parts.moto.pid}), SES v2 at "
                  f"{self.parts.ses.endpoint if self.parts.ses else '-'}; fake credentials, no AWS account")
     if opts.faults > 0:

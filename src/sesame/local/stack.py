@@ -11,7 +11,11 @@
                      v                                   v
                    sending.server (SES v2 API)     lambdas.sqs_source: DeadLetterEventSource
                      -> outbox/*.eml, --relay        -> DeadLetterFunction (its report goes out
-                                                        through SES too: the outbox)
+                     |                                  through SES too: the outbox)
+                     v bounces, complaints (mailbox simulator, --feedback, relay refusals)
+                   feedback: SES event publishing -> aws.eventbridge: the template's rules
+                     -> FeedbackQueue -> lambdas.sqs_source: FeedbackEventSource -> FeedbackFunction
+                        (SuppressionTable, which the forwarder reads before each send)
     aws.moto_process: moto in a child process for S3, SSM, SQS, DynamoDB; every client the
     functions get comes from sesame.aws.make_client, pointed there, with aws.faults' hooks.
 """
@@ -35,7 +39,9 @@ from sesame.local.aws.clients import FAKE_CREDENTIALS, LocalAws
 from sesame.local.aws.faults import FaultInjector, FaultPlan
 from sesame.local.aws.moto_process import MotoError, MotoProcess
 from sesame.local.aws.resources import CreatedResources, create_resources, write_aliases
+from sesame.local.aws.eventbridge import EventBus, unsupported_filters
 from sesame.local.cfn import TemplateError
+from sesame.local.feedback import FeedbackLoop
 from sesame.local.lambdas.async_invoke import AsyncEvent, AsyncInvoker
 from sesame.local.lambdas.function import LocalFunction
 from sesame.local.lambdas.sqs_source import Batch, SqsEventSource
@@ -48,6 +54,7 @@ from sesame.local.report import banner, describe, format_summary, send_command
 from sesame.local.sending.api import SesV2Api
 from sesame.local.sending.checks import Identities
 from sesame.local.sending.delivery import DeliveryAgent, DeliveryEvent
+from sesame.local.sending.fates import Fates, parse_feedback_marks
 from sesame.local.sending.outbox import Outbox
 from sesame.local.sending.server import SesServer
 from sesame.local.state import StateDir
@@ -55,6 +62,7 @@ from sesame.local.tracker import MessageTracker, Tracked
 from sesame.local.wiring import FunctionSpec, Wiring, read_wiring
 
 DEFAULT_OPERATOR = "operator@sesame.localhost"
+FEEDBACK_HANDLER = "feedback.app.lambda_handler"
 
 
 class LocalModeError(Exception):
@@ -87,6 +95,7 @@ class LocalOptions:
     sdk_retries: bool = True
     time_scale: float = 0.01  # Lambda's 1- and 2-minute retry delays become 0.6 s and 1.2 s
     operator_email: str = DEFAULT_OPERATOR
+    feedback: tuple[str, ...] = ()  # --feedback KIND=ADDRESS[,...]: destinations that bounce or complain
 
 
 @dataclass
@@ -98,6 +107,7 @@ class _Parts:
     functions: list[LocalFunction] = field(default_factory=list)
     invoker: AsyncInvoker | None = None
     event_source: SqsEventSource | None = None
+    feedback_sources: list[SqsEventSource] = field(default_factory=list)
     smtp: SmtpFront | None = None
 
 
@@ -124,6 +134,8 @@ class LocalStack:
         # and printing never hold up the function that just finished.
         self._finished: queue.Queue[Tracked | None] = queue.Queue()
         self._reporter: threading.Thread | None = None
+        self.feedback: FeedbackLoop | None = None
+        self.feedback_marks: dict[str, str] = {}
 
     # --- life cycle ----------------------------------------------------------------------
     @property
@@ -142,6 +154,7 @@ class LocalStack:
             self.aliases = load_aliases_file(opts.aliases)
             self.base_verdicts = parse_verdicts(opts.verdicts)
             self.plan = FaultPlan(opts.faults, opts.fault_seed)
+            self.feedback_marks = parse_feedback_marks(opts.feedback)
         except (AliasConfigError, ValueError) as exc:
             raise LocalModeError(str(exc)) from None
         self.explicit_verdicts = tuple(v.partition("=")[0].strip().lower() for v in opts.verdicts)
@@ -158,6 +171,11 @@ class LocalStack:
             raise LocalModeError(str(exc)) from None
         if wiring.problems:
             raise LocalModeError([f"{opts.template}: {p}" for p in wiring.problems])
+        for rule in wiring.event_rules:
+            if fields := unsupported_filters(rule.pattern):
+                wiring.warnings.append(
+                    f"{rule.logical_id}: content filters in {', '.join(fields)} are not emulated; the rule matches nothing here"
+                )
         self.wiring = wiring
         return wiring
 
@@ -189,6 +207,8 @@ class LocalStack:
             events=self._delivery_event,
             log=self.state.deliveries_log,
             retry_delays=(60 * opts.time_scale, 300 * opts.time_scale),
+            fates=Fates(self.feedback_marks),
+            feedback=self._publish_feedback,
         )
         parts.delivery.start()
         api = SesV2Api(Identities.of(wiring.domains, wiring.region), parts.delivery.accept, wiring.configuration_sets)
@@ -210,6 +230,7 @@ class LocalStack:
         )
         self._start_forwarder(wiring)
         self._start_dead_letter(wiring)
+        self._start_feedback(wiring)
         self.receiving = receiving = SesReceiving(
             wiring,
             region=wiring.region,
@@ -243,8 +264,11 @@ class LocalStack:
             parts.smtp.stop()
         if parts.invoker is not None:
             parts.invoker.stop()
-        if parts.event_source is not None:
-            parts.event_source.stop()
+        sources = [s for s in (parts.event_source, *parts.feedback_sources) if s is not None]
+        for source in sources:  # each may be in a receive's long poll: let them all end it at once
+            source.request_stop()
+        for source in sources:
+            source.stop()
         for function in parts.functions:
             function.stop()
         if self._reporter is not None:
@@ -276,8 +300,9 @@ class LocalStack:
         self.stop()
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
-        """Wait until every accepted message has its final outcome."""
-        return self.tracker.wait_idle(timeout)
+        """Wait until every accepted message has its final outcome, and every bounce or
+        complaint published for its sends has been handled by the feedback function."""
+        return self.tracker.wait_idle(timeout) and (self.feedback is None or self.feedback.wait_idle(timeout))
 
     def _set_environment(self, endpoint: str, region: str) -> None:
         """A safety net: a client anything builds on its own talks to moto, with fake keys."""
@@ -371,6 +396,49 @@ class LocalStack:
             on_batch=self._dead_letter_batch,
         )
         self.parts.event_source.start()
+
+    def _start_feedback(self, wiring: Wiring) -> None:
+        """SES's events to the default bus, its rules to their queues, and the functions the
+        queues' event source mappings feed (FeedbackFunction in the template)."""
+        from sesame.feedback_runtime import build_feedback_runtime
+
+        assert self.resources is not None and self.aws is not None
+        resources, sqs = self.resources, self.aws.admin("sqs")
+
+        def send(queue: str, body: str) -> None:
+            sqs.send_message(QueueUrl=resources.queue_urls[queue], MessageBody=body)
+
+        bus = EventBus(wiring.event_rules, send)
+        sources = [(q, s) for q in bus.targets if (s := wiring.event_source_of(q)) is not None]
+        runnable = [(q, s) for q, s in sources if wiring.functions[s.function].handler == FEEDBACK_HANDLER]
+        for queue, source in sources:
+            if (queue, source) not in runnable:
+                self.wiring.warnings.append(  # type: ignore[union-attr]
+                    f"{source.function} reads {queue}, but local mode runs only {FEEDBACK_HANDLER} on SES's events"
+                )
+        self.feedback = FeedbackLoop(wiring, bus, note=self._note, read_by=frozenset(q for q, _ in runnable))
+        for queue, source in runnable:
+            spec = wiring.functions[source.function]
+            env = self.env[spec.logical_id]
+            clients = self._clients(spec)
+            function = self._function(spec, lambda env=env, clients=clients: build_feedback_runtime(env, clients=clients))
+            spec_queue = wiring.queues.get(queue)
+            limit = spec_queue.max_receive_count if spec_queue is not None else None
+            event_source = SqsEventSource(
+                source,
+                function,
+                sqs,
+                queue_url=resources.queue_urls[queue],
+                queue_arn=resources.queue_arns[queue],
+                region=wiring.region,
+                on_batch=lambda batch, limit=limit: self.feedback.batch_done(batch, limit),  # type: ignore[union-attr]
+            )
+            event_source.start()
+            self.parts.feedback_sources.append(event_source)
+
+    def _publish_feedback(self, message: Any, destination: str, fate: Any) -> None:
+        if self.feedback is not None:
+            self.feedback.publish(message, destination, fate)
 
     def _to_failure_destination(self, record: dict[str, Any]) -> None:
         assert self.wiring is not None and self.resources is not None and self.aws is not None

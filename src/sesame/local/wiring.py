@@ -8,6 +8,7 @@ start on any, see :mod:`sesame.local.checks`), its ``warnings`` things worth kno
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,28 @@ class EventSourceSpec:
     enabled: bool = True
 
 
+@dataclass(frozen=True)
+class EventRuleSpec:
+    """An ``AWS::Events::Rule``: the events its pattern matches go to its SQS targets."""
+
+    logical_id: str
+    pattern: dict[str, Any]  # the EventPattern, references rendered as local names
+    targets: tuple[str, ...]  # logical ids of the SQS queues among its targets
+    bus: str = "default"
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class EventDestinationSpec:
+    """An ``AWS::SES::ConfigurationSetEventDestination`` publishing to an EventBridge bus."""
+
+    logical_id: str
+    configuration_set: str  # its name
+    event_types: frozenset[str]  # MatchingEventTypes, lower-cased: bounce, complaint, ...
+    bus: str  # the event bus's name (SES publishes to the default bus only)
+    enabled: bool
+
+
 @dataclass
 class Wiring:
     template: Path
@@ -89,6 +112,8 @@ class Wiring:
     resources: dict[str, Any]
     configuration_sets: tuple[str, ...] = ()
     mail_from_domains: dict[str, str] = field(default_factory=dict)  # identity -> custom MAIL FROM domain
+    event_rules: tuple[EventRuleSpec, ...] = ()
+    event_destinations: tuple[EventDestinationSpec, ...] = ()
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -127,6 +152,13 @@ class Wiring:
         for source in self.event_sources:
             if source.queue == self.forwarder.on_failure and source.function in self.functions:
                 return self.functions[source.function]
+        return None
+
+    def event_source_of(self, queue: str) -> EventSourceSpec | None:
+        """The enabled event source mapping that reads ``queue`` into a function of the template."""
+        for source in self.event_sources:
+            if source.queue == queue and source.function in self.functions and source.enabled:
+                return source
         return None
 
     def route(self, address: str) -> Route:
@@ -259,6 +291,11 @@ def _read(path: Path, view: TemplateView, alias_domains: list[str]) -> Wiring:
         resources=view.resources,
         configuration_sets=tuple(_configuration_sets(view, names)),
         mail_from_domains=_mail_from_domains(view),
+        event_rules=tuple(_event_rule(view, lid, names) for lid in view.of_type("AWS::Events::Rule")),
+        event_destinations=tuple(
+            d for lid in view.of_type("AWS::SES::ConfigurationSetEventDestination")
+            if (d := _event_destination(view, lid, names)) is not None
+        ),
     )
 
 
@@ -321,6 +358,57 @@ def _event_source(view: TemplateView, logical_id: str) -> EventSourceSpec:
     )
 
 
+def _event_rule(view: TemplateView, logical_id: str, names: Mapping[str, str]) -> EventRuleSpec:
+    props = view.props(logical_id)
+    pattern = props.get("EventPattern") or {}
+    if isinstance(pattern, str):  # CloudFormation takes the pattern as an object or as JSON text
+        try:
+            pattern = json.loads(pattern)
+        except ValueError:
+            view.warnings.append(f"{logical_id}: EventPattern is not JSON; the rule matches nothing here")
+            pattern = {}
+    targets = [t for t in props.get("Targets") or [] if isinstance(t, dict)]
+    bus = props.get("EventBusName") or "default"
+    return EventRuleSpec(
+        logical_id=logical_id,
+        pattern=_rendered(pattern, names) if isinstance(pattern, dict) else {},
+        targets=tuple(q for q in (view.queue_of(t.get("Arn")) for t in targets) if q is not None),
+        bus=render_value(bus, names).rpartition("/")[2] or "default",  # a name or an event bus ARN
+        # State: ENABLED, DISABLED or ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS (AWS::Events::Rule).
+        enabled=str(props.get("State") or "ENABLED").upper() != "DISABLED",
+    )
+
+
+def _event_destination(view: TemplateView, logical_id: str, names: Mapping[str, str]) -> EventDestinationSpec | None:
+    """The destination if it publishes to EventBridge (the only kind local mode emulates)."""
+    props = view.props(logical_id)
+    destination = props.get("EventDestination") or {}
+    bridge = destination.get("EventBridgeDestination") if isinstance(destination, dict) else None
+    if not isinstance(bridge, dict):
+        return None
+    types = destination.get("MatchingEventTypes") or []
+    return EventDestinationSpec(
+        logical_id=logical_id,
+        configuration_set=render_value(props.get("ConfigurationSetName"), names),
+        # CloudFormation spells the types bounce, complaint, deliveryDelay...; the SES v2 API BOUNCE, ...
+        event_types=frozenset(str(t).lower() for t in (types if isinstance(types, list) else [types])),
+        bus=render_value(bridge.get("EventBusArn") or "default", names).rpartition("/")[2],
+        # EventDestination.Enabled: "If true, the event destination is enabled"; absent, it is not.
+        enabled=as_bool(destination.get("Enabled"), False),
+    )
+
+
+def _rendered(value: Any, names: Mapping[str, str]) -> Any:
+    """A template value with every reference replaced by its local name."""
+    if isinstance(value, dict):
+        return {str(k): _rendered(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rendered(v, names) for v in value]
+    if isinstance(value, Reference | Composite):
+        return render_value(value, names)
+    return value
+
+
 def _configuration_sets(view: TemplateView, names: Mapping[str, str]) -> list[str]:
     out = []
     for lid in view.of_type("AWS::SES::ConfigurationSet"):
@@ -363,6 +451,8 @@ def _int(value: Any, default: int) -> int:
 
 __all__ = [
     "NO_RULE_REPLY",
+    "EventDestinationSpec",
+    "EventRuleSpec",
     "EventSourceSpec",
     "FunctionSpec",
     "QueueSpec",

@@ -80,6 +80,10 @@ class SqsEventSource:
             self._worker = threading.Thread(target=self._poll, name=f"esm-{self.function.name}", daemon=True)
             self._worker.start()
 
+    def request_stop(self) -> None:
+        """Stop polling after the current receive (several sources stop in parallel this way)."""
+        self._stop.set()
+
     def stop(self) -> None:
         self._stop.set()
         if self._worker is not None:

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -55,6 +56,7 @@ class SentMessage:
     destinations: tuple[str, ...]
     tags: dict[str, str] = field(default_factory=dict)
     configuration_set: str | None = None
+    accepted_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # mail.timestamp of its events
 
     @property
     def name(self) -> str:

@@ -6,10 +6,16 @@ error. So here: each destination's copy is written to the outbox as SES accepts 
 relay, a worker hands it on afterwards and reports each destination's result to ``events``;
 a final refusal moves the copy to ``outbox/bounced/``. A temporary failure is tried again
 (SES keeps trying for hours; here ``retry_delays`` apart), then reported as a bounce.
+
+Destinations SES answers for itself (the mailbox simulator) and those ``--feedback`` marks get
+their fate from :mod:`sesame.local.sending.fates` as SES accepts the message, and are never
+relayed: a bounced copy goes to ``outbox/bounced/`` at once. Every bounce and complaint, theirs
+and the relay's, also goes to ``feedback`` (SES's event publishing).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import queue
 import threading
@@ -20,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sesame.local.sending.api import SentMessage
+from sesame.local.sending.fates import Fate, Fates, relay_fate
 from sesame.local.sending.outbox import Outbox
 from sesame.local.sending.relay import RelayResult, bounce_address, relay
 
@@ -48,6 +55,14 @@ class _Pending:
     attempt: int = 1
 
 
+def _ip(host: str) -> str | None:
+    """``host`` if it is an IP address (remoteMtaIp is one), else None."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
 class DeliveryAgent:
     def __init__(
         self,
@@ -59,6 +74,8 @@ class DeliveryAgent:
         events: Callable[[DeliveryEvent], None] | None = None,
         log: Path | None = None,
         retry_delays: Sequence[float] = (1.0, 5.0),
+        fates: Fates | None = None,
+        feedback: Callable[[SentMessage, str, Fate], None] | None = None,
     ) -> None:
         self.outbox = outbox
         self.region = region
@@ -67,6 +84,8 @@ class DeliveryAgent:
         self.events = events
         self.log = log
         self.retry_delays = tuple(retry_delays)
+        self.fates = fates or Fates()
+        self.feedback = feedback
         self._files: dict[str, list[Path]] = {}
         self._by_destination: dict[str, list[Path]] = {}
         self._lock = threading.Lock()
@@ -78,19 +97,30 @@ class DeliveryAgent:
     # SesV2Api's ``accept``
     def accept(self, message: SentMessage) -> None:
         files = {d: self.outbox.write(message.name, d, message.raw) for d in message.destinations}
+        answered = {d: fate for d in message.destinations if (fate := self.fates.of(d)) is not None}
+        for destination, fate in answered.items():
+            if fate.bounced:
+                files[destination] = self.outbox.move_to_bounced(files[destination])
         with self._lock:
             self._files.setdefault(message.name, []).extend(files.values())
             if message.name != message.ses_message_id:
                 self._files.setdefault(message.ses_message_id, []).extend(files.values())
             for destination, path in files.items():
                 self._by_destination.setdefault(destination.lower(), []).append(path)
-        if self.relay_to is None:
-            for destination in message.destinations:
+        for destination, fate in answered.items():
+            kind = "Bounce" if fate.bounced else "Delivery"
+            self._emit(DeliveryEvent(kind, message.ses_message_id, message.name, destination,
+                                     fate.smtp_response, fate.bounce_type))
+            if fate.kind != "delivered":
+                self._publish(message, destination, fate)
+        others = tuple(d for d in message.destinations if d not in answered)
+        if self.relay_to is None or not others:
+            for destination in others:
                 self._emit(DeliveryEvent("Delivery", message.ses_message_id, message.name, destination, "outbox"))
             return
         with self._lock:
             self._in_flight += 1
-        self._queue.put(_Pending(message, files, message.destinations))
+        self._queue.put(_Pending(message, files, others))
 
     def files_for(self, name: str) -> list[Path]:
         """The outbox files of one message (its ``sesame-message`` tag, or its SES id)."""
@@ -132,6 +162,8 @@ class DeliveryAgent:
                 elif result.permanent or last_try:
                     self.outbox.move_to_bounced(pending.files[result.destination])
                     self._emit(self._event("Bounce", message, result, "Permanent" if result.permanent else "Transient"))
+                    self._publish(message, result.destination,
+                                  relay_fate(result.code, result.reply, permanent=result.permanent, relay_ip=_ip(host)))
             if retry and not last_try:
                 delay = self.retry_delays[pending.attempt - 1]
                 later = _Pending(message, pending.files, tuple(retry), pending.attempt + 1)
@@ -147,6 +179,10 @@ class DeliveryAgent:
     def _event(kind: str, message: SentMessage, result: RelayResult, bounce_type: str | None = None) -> DeliveryEvent:
         response = f"{result.code} {result.reply}".strip()
         return DeliveryEvent(kind, message.ses_message_id, message.name, result.destination, response, bounce_type)
+
+    def _publish(self, message: SentMessage, destination: str, fate: Fate) -> None:
+        if self.feedback is not None and message.configuration_set is not None:
+            self.feedback(message, destination, fate)
 
     def _emit(self, event: DeliveryEvent) -> None:
         if self.log is not None:
