@@ -14,6 +14,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -175,10 +176,13 @@ def run(args: argparse.Namespace) -> int:
         for line in exc.lines:
             print(f"sesame local: error: {line}", file=sys.stderr)
         raise CommandError(f"{len(exc.lines)} problems; not starting") from None
-    stop = threading.Event()
     # Both signals stop local mode, also without a terminal: a shell starting a background job
     # (`sesame local ... &`) leaves SIGINT ignored, and Python then never raises KeyboardInterrupt.
-    previous = _on_signals(lambda *_: stop.set())
+    # The handler only appends to a list: it runs in the main thread between any two bytecodes,
+    # so taking a lock there (threading.Event.set) can deadlock against the main thread itself.
+    signals: list[int] = []
+    previous = _on_signals(lambda signum, _frame: signals.append(signum))
+    status = 0
     try:
         try:
             stack.start()
@@ -190,8 +194,13 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             ready = {"event": "ready", "smtp": f"{options.host}:{stack.smtp_port}", "outbox": str(options.outbox.resolve())}
             print(json.dumps(ready), flush=True)
-        while not stop.wait(0.5):
-            pass
+        while not signals:
+            problem = stack.failure()
+            if problem is not None:
+                print(f"sesame local: error: {problem}; stopping", file=sys.stderr, flush=True)
+                status = 1
+                break
+            time.sleep(0.2)
     finally:
         _on_signals(lambda *_: None)  # a second signal while stopping: stop anyway, quietly
         try:
@@ -199,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             _restore(previous)
     print(f"sesame local: {tally(stack.results)}", file=sys.stderr)
-    return 0
+    return status
 
 
 def _on_signals(handler: Any) -> dict[int, Any]:

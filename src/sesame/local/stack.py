@@ -299,6 +299,14 @@ class LocalStack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def failure(self) -> str | None:
+        """Why local mode can no longer work (a part it needs has ended), or None."""
+        moto = self.parts.moto
+        code = moto.exit_code if moto is not None else None
+        if code is not None:
+            return f"the moto server (pid {moto.pid}) exited with status {code}; see {self.state.moto_log}"  # type: ignore[union-attr]
+        return None
+
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait until every accepted message has its final outcome, and every bounce or
         complaint published for its sends has been handled by the feedback function."""

@@ -1,8 +1,9 @@
 """The child process serving moto: ``python -m sesame.local.aws.moto_child``.
 
 Prints ``{"port": N}`` on stdout once it listens, then serves until its stdin closes (the
-parent stopping, or dying: no signal needed, and a Ctrl-C in the terminal is the parent's
-business, so SIGINT is ignored here).
+parent stopping, or dying: no signal needed). A Ctrl-C in the terminal, or a SIGTERM to the
+whole process group (``timeout``, a service manager), is the parent's business: it stops
+the functions first and needs moto until then, so both are ignored here.
 
 moto's own server (werkzeug's development server) closes the connection after every
 response, and looks up its list of service modules on disk for every request; a
@@ -109,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     server = _Server((args.host, args.port), _WsgiHandler)
     server.app = _app()
 

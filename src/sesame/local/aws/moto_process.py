@@ -27,6 +27,11 @@ class MotoProcess:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    @property
+    def exit_code(self) -> int | None:
+        """The child's exit status once it has ended while still wanted; None while it runs."""
+        return self._process.poll() if self._process is not None else None
+
     def start(self) -> str:
         self._log_file = self.log.open("ab") if self.log is not None else None
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
