@@ -194,3 +194,37 @@ def test_a_forward_the_message_turns_into_a_drop_is_told_once() -> None:
     report = forwarder.handle(mail, table)
     assert [(o.status, o.reason, o.suppressed) for o in report.outcomes if o.recipient == "john@example.com"] == [
         ("dropped", "blocked-sender", ())]
+
+
+def test_a_missing_table_is_told_and_mail_still_flows(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A configuration fault no retry mends: holding mail back for it would dead-letter all of
+    it. The check is skipped with a warning line and the SuppressionUnchecked metric."""
+    aws["dynamodb"].delete_table(TableName=TABLE)
+
+    (outcome,) = receive(aws)
+
+    assert outcome["destinations"] == ["john.doe@gmail.example", "john@work.example"]
+    assert "suppression list not checked: its table does not exist" in caplog.messages
+    assert '"SuppressionUnchecked":[1.0]' in capsys.readouterr().out
+
+
+class _Throttled:
+    def __init__(self) -> None:
+        from botocore.exceptions import ClientError
+
+        self.error = ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+                                 "BatchGetItem")
+
+    def batch_get_item(self, **_: Any) -> Any:
+        raise self.error
+
+
+def test_a_failure_that_may_pass_still_raises() -> None:
+    from botocore.exceptions import ClientError
+
+    from sesame.adapters.suppression import DynamoSuppressionList
+
+    with pytest.raises(ClientError):
+        DynamoSuppressionList(_Throttled(), TABLE).suppressed("john@example.com", ["a@b.example"], datetime.now(UTC))

@@ -110,7 +110,13 @@ def _outcome_metrics(reports: list[MessageReport]) -> None:
 
 
 def _delivery_metrics(forwarder: ForwarderRuntime) -> None:
-    """Sends that may have made an extra copy (an SES answer lost), counted where they happen."""
+    """Sends that may have made an extra copy (an SES answer lost), counted where they happen;
+    suppression checks skipped because the table is missing, likewise."""
+    unchecked = getattr(forwarder.suppressions, "unchecked", 0)
+    if unchecked > forwarder.reported_unchecked:
+        metrics.add_metric(name="SuppressionUnchecked", unit=MetricUnit.Count,
+                           value=unchecked - forwarder.reported_unchecked)
+        forwarder.reported_unchecked = unchecked
     stats = forwarder.delivery.stats if forwarder.delivery is not None else None
     if stats is not None and stats.possible_duplicates:
         metrics.add_metric(name="PossibleDuplicates", unit=MetricUnit.Count, value=len(stats.possible_duplicates))

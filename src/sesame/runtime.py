@@ -45,6 +45,7 @@ class ForwarderRuntime:
     index: S3OutcomeIndex
     delivery: Delivery | None = None
     suppressions: SuppressionList | None = None
+    reported_unchecked: int = 0  # suppression checks skipped, as far as metrics have told
     deadline: Deadline = field(default_factory=NoDeadline)
 
     def begin(self, context: Any) -> None:
@@ -100,7 +101,7 @@ def build_runtime(
     if config.suppression_table:
         from sesame.adapters.suppression import DynamoSuppressionList
 
-        suppressions = DynamoSuppressionList(lazy.get("dynamodb"), config.suppression_table)
+        suppressions = DynamoSuppressionList(lazy.get("dynamodb"), config.suppression_table, log=log)
     s3 = lazy.get("s3")
     return ForwarderRuntime(
         config=config,

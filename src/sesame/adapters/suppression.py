@@ -85,13 +85,41 @@ def _condition_failed(exc: ClientError) -> bool:
 
 
 class DynamoSuppressionList:
-    def __init__(self, client: Any, table: str, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        log: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
         self._client = client
         self._table = table
         self._sleep = sleep
+        self._log = log
+        # Checks skipped because the table does not exist (see ``suppressed``); the handler
+        # turns increases into the SuppressionUnchecked metric.
+        self.unchecked = 0
 
     # --- the forwarder's check (sesame.core.ports.SuppressionList) -------------------------
     def suppressed(self, alias: str, destinations: Sequence[str], now: datetime) -> dict[str, str]:
+        """What the forwarder must leave out. A failure that may pass (throttling, a timeout,
+        a 5xx) raises, so the message is retried with nothing sent. A table that does not exist
+        is a configuration fault no retry mends: holding every message back for it would turn
+        one missing table into all mail dead-lettered, so the check is skipped, loudly (a
+        warning line per message and the SuppressionUnchecked metric), and mail flows."""
+        try:
+            return self._suppressed(alias, destinations, now)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            self.unchecked += 1
+            if self._log is not None:
+                self._log("suppression list not checked: its table does not exist",
+                          {"table": self._table, "alias": alias, "error": str(exc)[:300]})
+            return {}
+
+    def _suppressed(self, alias: str, destinations: Sequence[str], now: datetime) -> dict[str, str]:
         found: dict[str, str] = {}
         wanted = list(dict.fromkeys(destinations))
         for start in range(0, len(wanted), DESTINATIONS_PER_READ):
