@@ -44,6 +44,18 @@ def create_ledger_table(name: str = LEDGER_TABLE) -> None:
     )
 
 
+def create_suppression_table(name: str) -> None:
+    """The suppression table as the template declares it (hash key pk, range key sk)."""
+    import boto3
+
+    boto3.client("dynamodb").create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 @pytest.fixture(autouse=True)
 def _no_send_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """The delivery protocol waits 0.2-1 s between attempts of a send; tests need not."""

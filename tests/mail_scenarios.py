@@ -19,7 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import load_event
+from conftest import create_suppression_table, load_event
 from test_handler import Context
 
 from sesame import config
@@ -224,12 +224,7 @@ def prepare_account() -> None:
     )
     boto3.client("sesv2").create_email_identity(EmailIdentity="example.com")
     dynamodb = boto3.client("dynamodb")
-    dynamodb.create_table(  # as the template's SuppressionTable
-        TableName=SUPPRESSION_TABLE,
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_suppression_table(SUPPRESSION_TABLE)
     DynamoSuppressionList(dynamodb, SUPPRESSION_TABLE).add(SUPPRESSED_DESTINATION, None, "mailbox closed", datetime.now(UTC))
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
+from conftest import create_suppression_table
 from moto import mock_aws
 
 from sesame.cli import main
@@ -301,12 +302,7 @@ def test_no_mx_record_is_a_warning_never_a_blocker() -> None:
 def _suppression_table(stack: str) -> str:
     """What the template's SuppressionTable is, and the stack output naming it."""
     table = f"{stack}-SuppressionTable"
-    boto3.client("dynamodb").create_table(
-        TableName=table,
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_suppression_table(table)
     cloudformation = boto3.client("cloudformation")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]}
     outputs["SuppressionTableName"] = table

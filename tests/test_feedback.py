@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import load_event
+from conftest import create_suppression_table, load_event
 from moto import mock_aws
 from test_handler import Context
 
@@ -165,12 +165,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     with mock_aws():
         s3, dynamodb = boto3.client("s3"), boto3.client("dynamodb")
         s3.create_bucket(Bucket=BUCKET)
-        dynamodb.create_table(
-            TableName=TABLE,
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_suppression_table(TABLE)
         app.use_runtime(None)
         yield {"s3": s3, "dynamodb": dynamodb, "list": DynamoSuppressionList(dynamodb, TABLE)}
         app.use_runtime(None)

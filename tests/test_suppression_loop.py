@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import load_event
+from conftest import create_suppression_table, load_event
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
@@ -73,12 +73,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         sesv2.create_email_identity(EmailIdentity="example.com")
         sesv2.create_configuration_set(ConfigurationSetName="sesame")
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(  # as the template's SuppressionTable
-            TableName=TABLE,
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_suppression_table(TABLE)
         # `sesame suppressions` finds the table through the stack's output, as deployed.
         boto3.client("cloudformation").create_stack(StackName="sesame", TemplateBody=json.dumps({
             "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
