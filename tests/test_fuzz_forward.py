@@ -724,6 +724,24 @@ REPRODUCERS: dict[str, tuple[HostileMessage, list[str]]] = {
         ),
         ["john@example.com"],
     ),
+    # Found by the derandomized run when other test modules were collected first.
+    "3-precedence-list-behind-a-comment-is-still-bulk": (
+        message_from_fields([Field("PRECEDENCE", b" (c) list"), Field("AUTO-SUBMITTED", b" no")]),
+        ["nobody@example.com", "john@example.com"],
+    ),
+    "6-reply-to-with-an-unclosed-angle-is-written-again": (
+        message_from_fields([address_field("REPLY-TO", b" 0@0.EXAMPLE,undisclosed-recipients:;,<unclosed@angle.example",
+                                           ("0@0.example",), ("unclosed@angle.example",))]),
+        ["nobody@example.com", "john@example.com"],
+    ),
+    "6-reply-to-with-a-backslash-before-the-angle-is-written-again": (
+        message_from_fields([address_field("Reply-To", b" \\<0@0.EXAMPLE>", ("0@0.example",))]),
+        ["john@example.com"],
+    ),
+    "6-reply-to-with-a-stray-closing-angle-is-written-again": (
+        message_from_fields([address_field("Reply-To", b" ><0@0.EXAMPLE>", ("0@0.example",))]),
+        ["john@example.com"],
+    ),
     "6-from-display-names-the-first-usable-sender": (
         message_from_fields([address_field("From", b" .@M, c@d.example", ("c@d.example",))]),
         ["john@example.com"],

@@ -304,10 +304,16 @@ def parse_address_list(text: str) -> AddressList:
     for token in tokens:
         if count > MAX_ADDRESSES_PER_FIELD:
             break
+        if token.kind == "other":  # a backslash or bracket outside quotes: no reader agrees on it
+            defects.append("invalid-character")
         if token.kind == "special":
             if token.text == "<":
+                if angle:
+                    defects.append("nested-angle-addr")
                 angle = True
             elif token.text == ">":
+                if not angle:
+                    defects.append("stray-angle-bracket")
                 angle = False
             elif not angle and token.text == ",":
                 finish_item()
@@ -322,6 +328,8 @@ def parse_address_list(text: str) -> AddressList:
                 group_name, members = None, []
                 continue
         current.append(token)
+    if angle:  # "<user@host" and no ">": readers differ on what, if anything, it addresses
+        defects.append("unterminated-angle-addr")
     finish_item()
     if group_name is not None:
         defects.append("unterminated-group")

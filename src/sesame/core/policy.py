@@ -11,7 +11,13 @@ import re
 from dataclasses import replace
 from datetime import date
 
-from sesame.core.addresses import envelope_address, is_valid_address, parse_address_list, same_organization
+from sesame.core.addresses import (
+    envelope_address,
+    is_valid_address,
+    parse_address_list,
+    same_organization,
+    strip_comments,
+)
 from sesame.core.aliases import AliasTable, sender_matches
 from sesame.core.event import InboundMail
 from sesame.core.message import ParsedMessage
@@ -163,13 +169,19 @@ def _values(mail: InboundMail, message: ParsedMessage | None, name: str) -> list
 
 def _automatic(mail: InboundMail, message: ParsedMessage | None) -> str | None:
     """Mailing-list, bulk or automatically submitted mail (RFC 3834, RFC 2919)."""
-    if any(value.strip().lower() != "no" for value in _values(mail, message, "Auto-Submitted")):
+    if any(_keyword(value) != "no" for value in _values(mail, message, "Auto-Submitted")):
         return "auto-submitted"
     if _values(mail, message, "List-Id"):
         return "list-mail"
-    if any(value.strip().lower() in _BULK_PRECEDENCE for value in _values(mail, message, "Precedence")):
+    if any(_keyword(value) in _BULK_PRECEDENCE for value in _values(mail, message, "Precedence")):
         return "bulk-mail"
     return None
+
+
+def _keyword(value: str) -> str:
+    """A one-word field's word: comments and folding whitespace are not part of it (RFC 3834's
+    ``Auto-Submitted: no (by hand)`` is ``no``; ``Precedence: (c) list`` is ``list``)."""
+    return " ".join(strip_comments(value).split()).lower()
 
 
 def _authenticated(mail: InboundMail, message: ParsedMessage | None, domain: str) -> bool:
