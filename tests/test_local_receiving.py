@@ -113,3 +113,21 @@ def test_verdict_options() -> None:
         parse_verdicts(["spam=MAYBE"])
     assert verdicts_for_rule(Verdicts(), scan_enabled=False).spam == "DISABLED"
     assert verdicts_for_rule(parse_verdicts(["spam=FAIL"]), scan_enabled=False, explicit=("spam",)).spam == "FAIL"
+
+
+def test_deeply_nested_comments_in_address_fields_are_stored_and_read_not_refused() -> None:
+    """The standard address parser recurses once per comment level: a From of a few hundred
+    nested comments raised RecursionError and the SMTP front answered 451 for ever, where SES
+    stores and delivers the message."""
+    nested = b"(" * 2000 + b"c" + b")" * 2000
+    original = (b"From: " + nested + b" <jane@sender.example>\r\nTo: " + nested + b" john@example.com\r\n"
+                b"Subject: deep\r\n\r\nbody\r\n")
+    message = received(original)
+    stored = store_copy(message, Verdicts(), "us-east-1")
+    assert stored.endswith(original)
+    assert b"header.from=sender.example" in stored  # the From domain still read for Authentication-Results
+    mail = build_event(message, ["john@example.com"], Verdicts(), ARN)["Records"][0]["ses"]["mail"]
+    assert mail["commonHeaders"]["from"] == ["jane@sender.example"]
+    assert mail["destination"] == ["john@example.com"]
+    (parsed,) = parse_ses_event(build_event(message, ["john@example.com"], Verdicts(), ARN))
+    assert parsed.header_from == ("jane@sender.example",)

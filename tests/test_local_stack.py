@@ -143,6 +143,50 @@ def test_mailing_list_mail_with_a_sender_header_is_forwarded(local: LocalStack) 
     assert b"\r\nSender:" not in CRLF + head  # the rewriter drops it; SES would refuse a foreign Sender
 
 
+def _hostile_shapes() -> dict[str, bytes]:
+    """Each pathological header shape the forward path was hardened against, as a whole
+    message: the benchmark's shapes at 100 KB (bench/bench_hostile.py), and the smaller ones."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_hostile
+
+    shapes = {name: bench_hostile.message(name, 100_000) for name in bench_hostile.SHAPES if name != "one-huge-line"}
+    base = message(subject="shape")
+    head, body = split(base)
+    crlf_reply_to = b"Reply-To: =?utf-8?b?" + __import__("base64").b64encode("a\r\nBcc: x@evil.example \u00e9".encode()) + b"?="
+    for name, extra in {
+        "nul-made-fields": b"\x00Content-Type: text/html\r\nT\x00o: victim@evil.example\r\n",
+        "encoded-crlf-reply-to": crlf_reply_to + CRLF,
+        "8bit-content-type": b"Content-Type: multipart/mixed; boundary=\"caf\xc3\xa9\"\r\n",
+        "duplicate-to-and-cc": b"To: ann@example.org\r\nCc: bob@example.org\r\nCc: carol@example.org\r\n",
+        "nested-comment-reply-to": b"Reply-To: " + b"(" * 300 + b"c" + b")" * 300 + b" <jane@sender.example>\r\n",
+    }.items():
+        shapes[name] = head + CRLF + extra + CRLF + body
+    return shapes
+
+
+HOSTILE = _hostile_shapes()
+
+
+@pytest.mark.parametrize("shape", sorted(HOSTILE))
+def test_each_hostile_header_shape_goes_through_smtp_to_its_outcome(local: LocalStack, shape: str) -> None:
+    """Every shape the core was hardened against reaches an outcome through real SMTP, and what
+    leaves (the outbox) is what SES would take: lines of at most 998 octets, 7-bit headers, the
+    body untouched."""
+    original = HOSTILE[shape]
+    summary = delivered(local, "john@example.com", original)
+    (result,) = summary["outcomes"]
+    assert result["status"] in ("forwarded", "dropped"), result
+    for path in summary["outbox"]:
+        head, body = split(Path(path).read_bytes())
+        # A line the standard parsers read as body (a NUL-made field) stays body.
+        assert original.endswith(body) and body.endswith(split(original)[1])
+        assert max(len(line) for line in head.split(CRLF)) <= 998
+        assert head.isascii()
+        assert b"\nBcc:" not in head and b"\r\nTo: victim" not in CRLF + head
+
+
 def test_a_bounce_from_the_null_sender_is_shown_as_from_angle_brackets(local: LocalStack) -> None:
     summary = delivered(local, "old@example.com", message(to="old@example.com", subject="dsn"), sender="")
     assert summary["source"] == ""

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sesame.core.event import Verdicts
-from sesame.local.receiving.stored import Received
+from sesame.local.receiving.stored import Received, read_addresses
 
 VERDICT_NAMES = ("spam", "virus", "spf", "dkim", "dmarc")
 VERDICT_STATUSES = ("PASS", "FAIL", "GRAY", "PROCESSING_FAILED", "DISABLED")
@@ -80,7 +80,7 @@ def iso_millis(moment: datetime) -> str:
 
 def _address_list(values: Sequence[str]) -> list[str]:
     out = []
-    for name, address in email.utils.getaddresses(list(values)):
+    for name, address in read_addresses(values):
         if address:
             out.append(email.utils.formataddr((name, address)) if name else address)
     return out
@@ -119,7 +119,7 @@ def build_event(
         "timestamp": iso_millis(received.received_at),
         "source": received.source,
         "messageId": received.message_id,
-        "destination": [a for _, a in email.utils.getaddresses(header_values) if a],
+        "destination": [a for _, a in read_addresses(header_values) if a],
         "headersTruncated": False,
         "headers": [{"name": n, "value": v} for n, v in headers],
         "commonHeaders": common_headers(headers),

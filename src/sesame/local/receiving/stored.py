@@ -14,8 +14,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sesame.core.addresses import comment_depth, parse_address_list
 from sesame.core.event import Verdicts
+from sesame.core.limits import MAX_COMMENT_DEPTH
 from sesame.core.message import parse_message
+
+
+def read_addresses(values: Sequence[str]) -> list[tuple[str, str]]:
+    """(display name, address) of each mailbox in these field values. The standard parser's,
+    except where it cannot cope: it recurses once per nested comment, so a From of a few
+    hundred ``(`` raises RecursionError, and SES stores and delivers such a message all the
+    same. There Sesame's own linear reader (comments past its depth limit dropped) stands in."""
+    if not any(comment_depth(v) > MAX_COMMENT_DEPTH for v in values):
+        try:
+            return email.utils.getaddresses(list(values))
+        except RecursionError:
+            pass
+    return [(m.display_name, m.address) for v in values for m in parse_address_list(v).mailboxes]
 
 
 def new_message_id() -> str:
@@ -54,7 +69,7 @@ def ses_headers(
     from_field = parsed.first("From")
     from_domain = ""
     if from_field is not None:
-        addresses = [a for _, a in email.utils.getaddresses([from_field.text()]) if "@" in a]
+        addresses = [a for _, a in read_addresses([from_field.text()]) if "@" in a]
         from_domain = addresses[0].rpartition("@")[2].lower() if addresses else ""
     env_domain = source.rpartition("@")[2].lower() or helo
     date = email.utils.format_datetime(received.received_at.astimezone(UTC)).replace("-0000", "+0000")
