@@ -135,3 +135,14 @@ def test_bad_input_is_one_line_and_exit_2(endpoint: str, args: list[str], messag
 def test_unreachable_endpoint_is_reported_not_a_traceback() -> None:
     result = sesame("http://127.0.0.1:9", "list")
     assert result.returncode == 2 and "cannot read /sesame from SSM" in result.stderr
+
+
+def test_without_a_region_the_error_says_how_to_give_one(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_DEFAULT_REGION", "AWS_REGION")}
+    env["AWS_CONFIG_FILE"] = str(tmp_path / "no-config")  # nothing to read a region from
+    done = subprocess.run([SESAME, "aliases", "list"], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT,
+                          stdin=subprocess.DEVNULL)
+
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "You must specify a region." in done.stderr
+    assert "Pass --region, or set AWS_DEFAULT_REGION" in done.stderr

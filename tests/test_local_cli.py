@@ -165,7 +165,7 @@ def test_make_run_in_the_background_then_send_then_stop(tmp_path: Path, stop_sig
             process.stderr.close()
     assert code == 0
     assert "Traceback" not in stderr
-    assert "stopped after 1 message(s): 1 forwarded" in stderr
+    assert "stopped after 1 message(s); their recipients: 1 forwarded" in stderr
     assert not (tmp_path / "state" / "endpoints.json").exists()
 
 

@@ -122,6 +122,13 @@ def test_a_hard_bounce_suppresses_the_destination_until_removed_and_the_other_st
     assert copies(second) == {other: "outbox"}
     assert suppressions(local, "list", "--json", "--destination", bouncing) == 0
     assert [e["reason"] for e in json.loads(capsys.readouterr().out)] == ["bounce"]
+    # AND `sesame query --local` finds the bounce in the state folder, joined to the message
+    state = local.state
+    assert main(["query", "bounces-and-complaints", "--local", "--json", "--index-dir", str(state.index),
+                 "--feedback-dir", str(state.feedback)]) == 0
+    rows = [r for r in json.loads(capsys.readouterr().out) if r["destination"] == bouncing]
+    assert [(r["event_type"], r["message_id"], r["subject"]) for r in rows] == [
+        ("bounce", first["message_id"], f"First to {alias}")]
 
     # WHEN the operator removes the suppression through the CLI
     assert suppressions(local, "rm", "--destination", bouncing) == 0

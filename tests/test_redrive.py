@@ -542,5 +542,8 @@ def test_given_sesame_local_running_when_a_failed_message_is_redriven_locally_th
             (copy_,) = delivery.files_to(mailbox)  # one copy each, named by SES's id of the send
             assert b"Subject: redrive me" in copy_.read_bytes()
         assert app.runtime() is runtime  # local mode's own runtime is back in place
+        # AND the state folder's copy of the index record says so, for `sesame query --local`
+        (record,) = (tmp_path / "state" / "index").rglob(f"{summary['message_id']}.json")
+        assert [o["status"] for o in json.loads(record.read_bytes())["outcomes"]] == ["forwarded"]
     finally:
         stack.stop()

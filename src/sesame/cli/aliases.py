@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sesame.cli.common import CommandError, add_aws_options, aws_client
+from sesame.cli.common import CommandError, add_aws_options, aws_client, with_aws_hint
 from sesame.config import DEFAULT_ALIAS_PATH
 from sesame.core.alias_config import (
     STATE_SEGMENT,
@@ -78,7 +78,7 @@ def _read(args: argparse.Namespace, ssm: Any) -> dict[str, str]:
         ):
             params.update({p["Name"]: p["Value"] for p in page["Parameters"] if not p["Name"].startswith(state)})
     except Exception as exc:  # noqa: BLE001 - botocore raises several unrelated types
-        raise CommandError(f"cannot read {_path(args)} from SSM: {exc}") from None
+        raise CommandError(f"cannot read {_path(args)} from SSM: {with_aws_hint(exc)}") from None
     return params
 
 

@@ -37,7 +37,18 @@ def aws_client(args: argparse.Namespace, service: str) -> Any:
             args._aws_session = session
         return make_client(service, session=session, endpoint_url=args.endpoint_url)
     except BotoCoreError as exc:  # unknown profile, no region, bad endpoint URL
-        raise CommandError(str(exc)) from None
+        raise CommandError(with_aws_hint(exc)) from None
+
+
+def with_aws_hint(exc: BaseException) -> str:
+    """botocore's message, and what to do when it is the set-up that is missing."""
+    from botocore.exceptions import NoCredentialsError, NoRegionError
+
+    if isinstance(exc, NoRegionError):
+        return f"{exc} Pass --region, or set AWS_DEFAULT_REGION or a region in your AWS config."
+    if isinstance(exc, NoCredentialsError):
+        return f"{exc} Sign in (e.g. `aws configure` or `aws sso login`), or pass --profile."
+    return str(exc)
 
 
 def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:

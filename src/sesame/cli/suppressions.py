@@ -45,7 +45,7 @@ def register(subparsers: Any) -> None:
         sub.add_argument("--alias", help="an alias address (complaint pauses are per alias)")
         sub.add_argument("--stack", default=DEFAULT_STACK, help=f"the deployed stack (default {DEFAULT_STACK})")
         sub.add_argument("--local", action="store_true", help="the running `sesame local`")
-        sub.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help=argparse.SUPPRESS)
+        sub.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="with --local: the running stack's state folder (default .sesame-local)")
         add_aws_options(sub)
     parser.set_defaults(func=run)
 

@@ -46,8 +46,8 @@ def tally(summaries: Iterable[dict[str, Any]]) -> str:
         n += 1
         for outcome in summary["outcomes"]:
             counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
-    text = ", ".join(f"{c} {status}" for status, c in sorted(counts.items())) or "nothing"
-    return f"stopped after {n} message(s): {text}"
+    text = ", ".join(f"{c} {status}" for status, c in sorted(counts.items())) or "none"
+    return f"stopped after {n} message(s); their recipients: {text}"
 
 
 def describe(self: LocalStack) -> dict[str, Any]:

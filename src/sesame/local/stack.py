@@ -46,7 +46,7 @@ from sesame.local.lambdas.async_invoke import AsyncEvent, AsyncInvoker
 from sesame.local.lambdas.function import LocalFunction
 from sesame.local.lambdas.sqs_source import Batch, SqsEventSource
 from sesame.local.final import FinalStates
-from sesame.local.mirror import IndexCatcher
+from sesame.local.mirror import IndexCatcher, StateMirror, mirrored_folders
 from sesame.local.receiving.event import parse_verdicts
 from sesame.local.receiving.service import SesReceiving, bucket_resolver
 from sesame.local.receiving.smtp import SmtpFront
@@ -223,6 +223,7 @@ class LocalStack:
         self.resources = create_resources(wiring, aws, time_scale=opts.time_scale)
         self.env = {lid: wiring.render_env(spec, self.resources.names) for lid, spec in wiring.functions.items()}
         self.index_catcher = IndexCatcher(self.forwarder_env.get(env_names.INDEX_PREFIX, env_names.DEFAULT_INDEX_PREFIX))
+        self.mirror = StateMirror(self.state, mirrored_folders(self.state, self.env.values()))
         assert self.aliases is not None
         write_aliases(aws.admin("ssm"), self.aliases, self.alias_path)
         self.final = FinalStates(
@@ -345,13 +346,15 @@ class LocalStack:
         return function
 
     def _clients(self, spec: FunctionSpec) -> Any:
-        """The function's client factory, with the index records' catcher on its S3 clients."""
+        """The function's client factory, with the index records' catcher and the state folder's
+        mirror on its S3 clients."""
         assert self.aws is not None
         make = self.aws.factory(spec.name)
 
         def clients(service: str) -> Any:
             client = make(service)
             self.index_catcher.attach(client)
+            self.mirror.attach(client)
             return client
 
         return clients
@@ -413,31 +416,31 @@ class LocalStack:
         assert self.resources is not None and self.aws is not None
         resources, sqs = self.resources, self.aws.admin("sqs")
 
-        def send(queue: str, body: str) -> None:
-            sqs.send_message(QueueUrl=resources.queue_urls[queue], MessageBody=body)
+        def send(queue_id: str, body: str) -> None:
+            sqs.send_message(QueueUrl=resources.queue_urls[queue_id], MessageBody=body)
 
         bus = EventBus(wiring.event_rules, send)
         sources = [(q, s) for q in bus.targets if (s := wiring.event_source_of(q)) is not None]
         runnable = [(q, s) for q, s in sources if wiring.functions[s.function].handler == FEEDBACK_HANDLER]
-        for queue, source in sources:
-            if (queue, source) not in runnable:
+        for queue_id, source in sources:
+            if (queue_id, source) not in runnable:
                 self.wiring.warnings.append(  # type: ignore[union-attr]
-                    f"{source.function} reads {queue}, but local mode runs only {FEEDBACK_HANDLER} on SES's events"
+                    f"{source.function} reads {queue_id}, but local mode runs only {FEEDBACK_HANDLER} on SES's events"
                 )
         self.feedback = FeedbackLoop(wiring, bus, note=self._note, read_by=frozenset(q for q, _ in runnable))
-        for queue, source in runnable:
+        for queue_id, source in runnable:
             spec = wiring.functions[source.function]
             env = self.env[spec.logical_id]
             clients = self._clients(spec)
             function = self._function(spec, lambda env=env, clients=clients: build_feedback_runtime(env, clients=clients))
-            spec_queue = wiring.queues.get(queue)
+            spec_queue = wiring.queues.get(queue_id)
             limit = spec_queue.max_receive_count if spec_queue is not None else None
             event_source = SqsEventSource(
                 source,
                 function,
                 sqs,
-                queue_url=resources.queue_urls[queue],
-                queue_arn=resources.queue_arns[queue],
+                queue_url=resources.queue_urls[queue_id],
+                queue_arn=resources.queue_arns[queue_id],
                 region=wiring.region,
                 on_batch=lambda batch, limit=limit: self.feedback.batch_done(batch, limit),  # type: ignore[union-attr]
             )

@@ -4,6 +4,7 @@
 
     endpoints.json                  the running stack: endpoints, names, environments (removed at stop)
     index/YYYY/MM/DD/<id>.json      every index record the functions wrote, the S3 object's bytes
+    feedback/YYYY/MM/DD/<kind>-*.json every feedback record the feedback function wrote, likewise
     error/<id>.eml, error/<id>.json the dead-letter function's copy of a failed message and its context
     faults.jsonl                    every injected fault (this run)
     deliveries.jsonl                every delivery result of the SES stand-in (this run)
@@ -48,11 +49,15 @@ class StateDir:
         return self.root / "index"
 
     @property
+    def feedback(self) -> Path:
+        return self.root / "feedback"
+
+    @property
     def errors(self) -> Path:
         return self.root / "error"
 
     def prepare(self) -> None:
-        for folder in (self.root, self.index, self.errors):
+        for folder in (self.root, self.index, self.feedback, self.errors):
             folder.mkdir(parents=True, exist_ok=True)
         ignore = self.root / ".gitignore"
         if not ignore.exists():
@@ -63,6 +68,10 @@ class StateDir:
     def index_path(self, key: str, prefix: str) -> Path:
         """Where the S3 index object ``key`` (under ``prefix``) is mirrored."""
         return self.index / _relative(key.removeprefix(prefix))
+
+    def mirror_path(self, folder: Path, key: str, prefix: str) -> Path:
+        """Where the S3 object ``key`` (under ``prefix``) is mirrored inside ``folder``."""
+        return folder / _relative(key.removeprefix(prefix))
 
     def error_path(self, key: str, prefix: str) -> Path:
         return self.errors / _relative(key.removeprefix(prefix))

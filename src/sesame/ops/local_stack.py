@@ -59,7 +59,15 @@ class LocalStack:
             aws_secret_access_key=credentials.get("aws_secret_access_key", "testing"),
         )
         extra: dict[str, Any] = {"s3": {"addressing_style": "path"}} if service == "s3" else {}
-        return make_client(service, session=session, endpoint_url=self._endpoint(service), **extra)
+        client = make_client(service, session=session, endpoint_url=self._endpoint(service), **extra)
+        if service == "s3":  # what a command rewrites (a redriven index record) reaches the state folder too
+            from sesame.local.mirror import StateMirror, mirrored_folders
+            from sesame.local.state import StateDir
+
+            state = StateDir(self.source.parent)
+            environments = [self.function_env(f, required=False) for f in self.data.get("functions") or {}]
+            StateMirror(state, mirrored_folders(state, environments)).attach(client)
+        return client
 
     def function_env(self, logical_id: str, *, required: bool = True) -> dict[str, str]:
         function = (self.data.get("functions") or {}).get(logical_id)
