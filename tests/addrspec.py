@@ -13,8 +13,9 @@ ctext (RFC 6532), so an 8-bit display name does not make its address unreadable.
 
 :func:`is_usable` then says whether an address can be replied to through SES: ASCII, a
 dot-atom or printable quoted local part of at most 64 octets (RFC 5321 section 4.5.3.1.1), a
-host name of letters, digits and hyphens with at least two labels (RFC 1123 section 2.1),
-and at most 254 octets in all (RFC 5321 section 4.5.3.1.3). ``.@M``, ``a@=`` and ``a@.`` are
+host name of letters, digits and hyphens with at least two labels, the last not all digits
+(RFC 1123 section 2.1: the top-level label is alphabetic, so ``a@192.0.2.7`` names no host;
+RFC 3696 section 2), and at most 254 octets in all (RFC 5321 section 4.5.3.1.3). ``.@M``, ``a@=`` and ``a@.`` are
 not usable.
 """
 
@@ -64,7 +65,7 @@ def is_usable(mailbox: Mailbox) -> bool:
     if mailbox.quoted and not all(" " <= ch <= "~" for ch in mailbox.local):
         return False
     labels = mailbox.domain.split(".")
-    if len(labels) < 2 or not all(HOST_LABEL.fullmatch(label) for label in labels):
+    if len(labels) < 2 or not all(HOST_LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit():
         return False
     return len(mailbox.addr) <= MAX_ADDRESS
 

@@ -74,6 +74,7 @@ from hypothesis import strategies as st
 from sesame.core.alias_config import parse_aliases_toml
 from sesame.core.event import InboundMail, Verdicts
 from sesame.core.forward import Forwarder
+from sesame.core.outcome import MessageReport
 from sesame.core.rewrite import SINGLE_INSTANCE, RewriteOptions, rewrite_bytes
 from sesame.core.settings import Settings
 
@@ -443,7 +444,11 @@ def forward(message: HostileMessage, recipients: list[str]) -> None:
     sender = RecordingSender()
     forwarder = Forwarder(MemoryStore({"fuzzmessage0001": message.raw}), sender, Settings(), clock=lambda: RECEIVED_AT)
     report = forwarder.handle(inbound(message, recipients), ALIASES)
+    check_report(report, sender, message, recipients)
 
+
+def check_report(report: MessageReport, sender: RecordingSender, message: HostileMessage, recipients: list[str]) -> None:
+    """Rules 1-9 for one message's report and for everything ``sender`` recorded for it."""
     assert len(report.outcomes) == len(recipients), f"outcomes: {len(report.outcomes)} for {len(recipients)} recipients"
     # The forwarder's safety net turns an exception in the core into a failed outcome; for a
     # fuzzer that is still a crash on hostile input, and the message was not forwarded.
