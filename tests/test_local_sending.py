@@ -76,6 +76,9 @@ def test_a_raw_send_lands_once_per_destination_named_by_the_message_tag(ses: Any
         (b"From: nobody\r\n\r\nbody", "BadRequestException", "Missing final '@domain'"),
         (b"From: a@example.com\r\n: empty\r\n\r\n", "BadRequestException", "Empty header names are illegal"),
         (b"From: a@example.com\r\nSender: x@gmail.example\r\n\r\n", "MessageRejected", "x@gmail.example"),
+        # 2,000 nested comments (folded): read, not a RecursionError, and judged like any From
+        (b"From: " + b"\r\n ".join([b"(" * 400] * 5) + b"c" + b"\r\n ".join([b")" * 400] * 5)
+         + b" <jane@sender.example>\r\n\r\n", "MessageRejected", "Email address is not verified"),
     ],
 )
 def test_what_ses_refuses_is_refused_with_its_error_code(

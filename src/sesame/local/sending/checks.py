@@ -12,11 +12,11 @@ issue trackers (arithmetric/aws-lambda-ses-forwarder #11, #52, #58; aws/aws-sdk-
 
 from __future__ import annotations
 
-import email.utils
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sesame.core.rewrite import MAX_LINE, SINGLE_INSTANCE
+from sesame.local.receiving.stored import read_addresses
 
 # "40 MB per message (after base64 encoding)": SES quotas page, "Message size" (SES v2 API).
 # Whether an MB is 10^6 or 2^20 bytes is not said; the smaller, so a message the stand-in
@@ -109,7 +109,7 @@ def check_raw_message(message: bytes, identities: Identities) -> str:
 
 
 def addresses(name: str, value: str) -> list[str]:
-    pairs = email.utils.getaddresses([value.strip()])
+    pairs = read_addresses([value.strip()])  # bounded: the stdlib's parser recurses per comment
     found = [a for _, a in pairs if a]
     if not found:
         raise bad_request(f"Missing final '@domain' in header '{name}'.")
