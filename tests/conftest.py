@@ -13,6 +13,30 @@ EVENTS = ROOT / "events"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+def _import_every_project_module() -> None:
+    """Hypothesis draws some values from the constants in the project's own modules that are
+    loaded when a property test runs (hypothesis.internal.conjecture.providers, "local
+    constants"). Which modules that is would depend on the tests run before it in the same
+    process (pytest-xdist shares them out differently each run), and with it the examples of
+    the derandomized profiles. Loading every module here, before any test, makes the examples
+    the same on every run and in every order."""
+    import importlib
+    import pkgutil
+    import sys
+
+    for package in ("sesame", "handle_email", "dead_letter", "feedback"):
+        module = importlib.import_module(package)
+        for info in pkgutil.walk_packages(module.__path__, f"{package}."):
+            if not info.name.endswith(".__main__"):  # a command's entry point runs on import
+                importlib.import_module(info.name)
+    sys.path.insert(0, str(ROOT / "bench"))  # the benchmarks some tests build their input with
+    for path in sorted((ROOT / "bench").glob("*.py")):
+        importlib.import_module(path.stem)
+
+
+_import_every_project_module()
+
+
 @pytest.fixture(autouse=True)
 def _fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
