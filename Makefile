@@ -105,7 +105,7 @@ bench: venv
 	$(BIN)/python bench/bench_hostile.py || status=1; \
 	exit $$status
 
-# The hostile-mail property tests with more examples and far larger messages (~5-10 min;
+# The hostile-mail property tests with more examples and far larger messages (about a minute;
 # SESAME_FUZZ_EXAMPLES=N sets the examples per test).
 fuzz: venv
 	SESAME_FUZZ=long $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz_forward.py

@@ -88,7 +88,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "fuzz-long",
-    max_examples=int(os.environ.get("SESAME_FUZZ_EXAMPLES", "150")),  # per test; ~5-10 min for all
+    max_examples=int(os.environ.get("SESAME_FUZZ_EXAMPLES", "150")),  # per test; about a minute for all
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
     print_blob=True,
