@@ -41,6 +41,8 @@ fuzz``) runs many more examples with larger sizes and a saved example database.
 
 from __future__ import annotations
 
+import dataclasses
+
 import email
 import email.parser
 import email.policy
@@ -745,6 +747,21 @@ REPRODUCERS: dict[str, tuple[HostileMessage, list[str]]] = {
     ),
     "6-reply-to-with-a-stray-closing-angle-is-written-again": (
         message_from_fields([address_field("Reply-To", b" ><0@0.EXAMPLE>", ("0@0.example",))]),
+        ["john@example.com"],
+    ),
+    # Found by `SESAME_FUZZ_EXAMPLES=800 make fuzz`.
+    "4-a-first-line-from-with-space-before-the-colon-is-the-from-field-not-an-mbox-line": (
+        message_from_fields([
+            dataclasses.replace(address_field("From", b" a0@bulk0.example", ("a0@bulk0.example",)), before_colon=b" "),
+            Field("Subject", b" x"),
+            address_field("FROM", b" a0@bulk0.example, a1@bulk1.example", ("a0@bulk0.example", "a1@bulk1.example")),
+        ]),
+        ["john@example.com"],
+    ),
+    "1-deep-comments-behind-a-backslash-quote-in-from": (
+        message_from_fields([address_field(
+            "FROM", b' "unclosed quote,0@0.EXAMPLE,undisclosed-recipients:"\\""@0.EXAMPLE,0@0.EXAMPLE '
+            + _nested(33) + b" ;", (), ("0@0.example",))]),
         ["john@example.com"],
     ),
     "6-from-display-names-the-first-usable-sender": (

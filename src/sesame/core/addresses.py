@@ -281,7 +281,14 @@ def parse_address_list(text: str) -> AddressList:
         tokens = _tokens(text, defects)
     except _TooDeep:
         defects = ["comment-too-deep"]
-        tokens = _tokens(strip_comments(text), defects)
+        try:
+            tokens = _tokens(strip_comments(text), defects)
+        except _TooDeep:
+            # The two scans disagree on where a quoted string starts (a backslash outside
+            # quotes escapes nothing for the tokenizer, but reads as a quoted-pair to the
+            # comment scan), so deep comments survived the stripping. Read it with no
+            # parentheses at all: nothing can nest, and the defect is on record.
+            tokens = _tokens(text.replace("(", " ").replace(")", " "), defects)
     items: list[Mailbox | Group] = []
     count = 0
     group_name: str | None = None

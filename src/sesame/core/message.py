@@ -146,6 +146,8 @@ class ParsedMessage:
         return next((f for f in self.fields if f.key == key), None)
 
 
+_OBS_FROM = re.compile(rb"From[ \t]*:")
+
 def parse_message(raw: Any) -> ParsedMessage:
     """Split ``raw`` into header fields and a body offset, recording every defect met."""
     size = len(raw)
@@ -157,7 +159,9 @@ def parse_message(raw: Any) -> ParsedMessage:
         defects.append(Defect("bare-lf-line-endings"))
 
     start = 0
-    if raw[:5] == b"From ":
+    # An mbox separator ("From sender date"), not "From : x@y": RFC 5322's obsolete syntax
+    # allows white space before a field's colon, and that first line is the From field.
+    if raw[:5] == b"From " and not _OBS_FROM.match(raw, 0, min(size, 1000)):
         defects.append(Defect("mbox-from-line"))
         start = size if first_newline == -1 else first_newline + 1
     block_end, body_offset, has_separator = _header_block_end(raw, start, size)
