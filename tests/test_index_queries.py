@@ -123,6 +123,9 @@ def test_failures_and_drops_show_each_recipient_with_why_and_the_ses_error(index
     assert rows("failures-and-drops", index_dir) == [
         ("2026-11-21T18:00:00+00:00", "bounced0unknown00000000000000000000003", "jane@sender.example",
          "Anyone there?", "nobody@example.com", "bounced", "unknown-recipient", None),
+        # Forwarded, but not to every destination: the suppressed one is named.
+        ("2026-11-21T08:00:00+00:00", "forwarded0suppressed00000000000000010", "grandpa@family.example",
+         "Sunday", "family@example.com", "forwarded", "alias", "not sent to old.mailbox@gone.example: suppressed:manual"),
         ("2026-11-20T03:03:00+00:00", "dropped0spam0000000000000000000000004", "promo@spam.example",
          "WIN NOW", "john@example.com", "dropped", "spam", None),
         ("2026-11-19T11:02:40+00:00", "dropped0dmarc0000000000000000000000005", "billing@spoofed-bank.example",
