@@ -764,6 +764,12 @@ REPRODUCERS: dict[str, tuple[HostileMessage, list[str]]] = {
             + _nested(33) + b" ;", (), ("0@0.example",))]),
         ["john@example.com"],
     ),
+    "6-addresses-inside-deep-comments-behind-a-backslash-quote-never-become-reply-to": (
+        message_from_fields([address_field(
+            "FROM", b' "unclosed quote,0@0.EXAMPLE,undisclosed-recipients:"\\""@0.EXAMPLE,0@0.EXAMPLE '
+            + b"(" * 33 + b"a@evil.example, <b@evil.example>" + b")" * 33 + b" ;", (), ("0@0.example",))]),
+        ["john@example.com"],
+    ),
     "6-from-display-names-the-first-usable-sender": (
         message_from_fields([address_field("From", b" .@M, c@d.example", ("c@d.example",))]),
         ["john@example.com"],

@@ -272,6 +272,31 @@ def strip_comments(text: str) -> str:
     return "".join(out)
 
 
+def _without_comments(text: str) -> str:
+    """``text`` with each comment (at any depth) replaced by a space, found by the same
+    tokenizer that reads the addresses, so both agree on where quoted strings are (a
+    backslash outside quotes escapes nothing). Linear; what was in a comment stays out."""
+    out: list[str] = []
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        assert match is not None  # "other" matches any character
+        if match.lastgroup != "open":
+            out.append(match.group())
+            position = match.end()
+            continue
+        depth, position = 1, len(text)
+        for part in _COMMENT_PART.finditer(text, match.end()):
+            piece = part.group()
+            depth += piece == "("
+            depth -= piece == ")"
+            if depth == 0:
+                position = part.end()
+                break
+        out.append(" ")
+    return "".join(out)
+
+
 def parse_address_list(text: str) -> AddressList:
     """The mailboxes and groups in an address field's (unfolded) value. Never raises. Past
     :data:`~sesame.core.limits.MAX_COMMENT_DEPTH` levels of comments, the comments are dropped
@@ -281,14 +306,7 @@ def parse_address_list(text: str) -> AddressList:
         tokens = _tokens(text, defects)
     except _TooDeep:
         defects = ["comment-too-deep"]
-        try:
-            tokens = _tokens(strip_comments(text), defects)
-        except _TooDeep:
-            # The two scans disagree on where a quoted string starts (a backslash outside
-            # quotes escapes nothing for the tokenizer, but reads as a quoted-pair to the
-            # comment scan), so deep comments survived the stripping. Read it with no
-            # parentheses at all: nothing can nest, and the defect is on record.
-            tokens = _tokens(text.replace("(", " ").replace(")", " "), defects)
+        tokens = _tokens(_without_comments(text), defects)
     items: list[Mailbox | Group] = []
     count = 0
     group_name: str | None = None
