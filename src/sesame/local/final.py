@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from sesame import config as env_names
-from sesame.local.mirror import IndexCatcher
 from sesame.local.sending.delivery import DeliveryAgent
 from sesame.local.state import StateDir
 from sesame.local.tracker import Tracked
@@ -29,7 +28,6 @@ class FinalStates:
         env: dict[str, dict[str, str]],
         state: StateDir,
         delivery: DeliveryAgent,
-        index_catcher: IndexCatcher,
         get: Callable[[str, str], bytes | None],
         operator_email: str,
     ) -> None:
@@ -37,7 +35,6 @@ class FinalStates:
         self.env = env
         self.state = state
         self.delivery = delivery
-        self.index_catcher = index_catcher
         self._get = get
         self.operator_email = operator_email
 
@@ -89,12 +86,14 @@ class FinalStates:
         env = self.env[self.wiring.function_id]
         prefix = env.get(env_names.INDEX_PREFIX, env_names.DEFAULT_INDEX_PREFIX)
         key = f"{prefix}{received_at.astimezone(UTC):%Y/%m/%d}/{message_id}.json"
-        data = self.index_catcher.take(key)
-        if data is None:  # not seen on its way (its PutObject answer was lost): read it back
+        path = self.state.index_path(key, prefix)
+        try:  # mirrored as S3 took it (sesame.local.mirror.StateMirror)
+            data: bytes | None = path.read_bytes()
+        except FileNotFoundError:  # its PutObject answer was lost, so not seen: read it back
             data = self._get(env[env_names.BUCKET], key)
-        if data is None:
-            return None, None
-        path = self.state.write(self.state.index_path(key, prefix), data)
+            if data is None:
+                return None, None
+            path = self.state.write(path, data)
         try:
             return json.loads(data), path
         except ValueError:

@@ -46,7 +46,7 @@ from sesame.local.lambdas.async_invoke import AsyncEvent, AsyncInvoker
 from sesame.local.lambdas.function import LocalFunction
 from sesame.local.lambdas.sqs_source import Batch, SqsEventSource
 from sesame.local.final import FinalStates
-from sesame.local.mirror import IndexCatcher, StateMirror, mirrored_folders
+from sesame.local.mirror import StateMirror, mirrored_folders
 from sesame.local.receiving.event import parse_verdicts
 from sesame.local.receiving.service import SesReceiving, bucket_resolver
 from sesame.local.receiving.smtp import SmtpFront
@@ -222,12 +222,11 @@ class LocalStack:
         self._set_environment(moto_endpoint, wiring.region)
         self.resources = create_resources(wiring, aws, time_scale=opts.time_scale)
         self.env = {lid: wiring.render_env(spec, self.resources.names) for lid, spec in wiring.functions.items()}
-        self.index_catcher = IndexCatcher(self.forwarder_env.get(env_names.INDEX_PREFIX, env_names.DEFAULT_INDEX_PREFIX))
         self.mirror = StateMirror(self.state, mirrored_folders(self.state, self.env.values()))
         assert self.aliases is not None
         write_aliases(aws.admin("ssm"), self.aliases, self.alias_path)
         self.final = FinalStates(
-            wiring, self.env, self.state, parts.delivery, self.index_catcher, self._get, opts.operator_email
+            wiring, self.env, self.state, parts.delivery, self._get, opts.operator_email
         )
         self._start_forwarder(wiring)
         self._start_dead_letter(wiring)
@@ -346,14 +345,12 @@ class LocalStack:
         return function
 
     def _clients(self, spec: FunctionSpec) -> Any:
-        """The function's client factory, with the index records' catcher and the state folder's
-        mirror on its S3 clients."""
+        """The function's client factory, with the state folder's mirror on its S3 clients."""
         assert self.aws is not None
         make = self.aws.factory(spec.name)
 
         def clients(service: str) -> Any:
             client = make(service)
-            self.index_catcher.attach(client)
             self.mirror.attach(client)
             return client
 
