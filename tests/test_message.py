@@ -204,10 +204,17 @@ def test_GIVEN_first_line_is_continuation_WHEN_parsed_THEN_dropped_each_logged()
     assert kinds(parsed) == [("continuation-without-header", None)] * 2
 
 
-def test_GIVEN_whitespace_only_continuation_WHEN_parsed_THEN_dropped_and_logged() -> None:
+def test_GIVEN_whitespace_only_continuation_WHEN_parsed_THEN_the_line_goes_its_spaces_stay_and_it_is_logged() -> None:
     parsed = parse_message(b"Subject: a\r\n   \r\n b\r\n\r\n")
-    assert parsed.fields[0].lines == (b" a", b" b")
+    assert parsed.fields[0].lines == (b" a   ", b" b")
+    assert parsed.fields[0].unfolded == b"a    b"  # RFC 5322 unfolding: only the line breaks go
     assert kinds(parsed) == [("whitespace-only-continuation", "Subject")]
+
+
+def test_GIVEN_a_quoted_local_part_folded_over_a_whitespace_only_line_THEN_the_address_keeps_its_spaces() -> None:
+    """Found by make fuzz: dropping the line's spaces changed the address written in Reply-To."""
+    parsed = parse_message(b'Reply-To: <"\r\n \r\n result:\r\n "@if.example>\r\n\r\n')
+    assert parsed.fields[0].text() == '<"  result: "@if.example>'
 
 
 def test_GIVEN_whitespace_before_colon_WHEN_parsed_THEN_name_trimmed_and_logged() -> None:

@@ -246,6 +246,11 @@ def _read_fields(
                 continue
             if not line.strip(b" \t\r\x00"):
                 defects.append(Defect("whitespace-only-continuation", fields[-1][0]))
+                if current and not oversized:
+                    # The line goes (some readers take it for the blank line ending the
+                    # header block), its white space stays: unfolding keeps every space,
+                    # and inside a quoted string a space is part of an address.
+                    current[-1] = current[-1] + line.replace(b"\x00", b"").replace(b"\r", b"")
                 continue
             if oversized:
                 continue
