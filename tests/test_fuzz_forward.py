@@ -770,6 +770,10 @@ REPRODUCERS: dict[str, tuple[HostileMessage, list[str]]] = {
             + b"(" * 33 + b"a@evil.example, <b@evil.example>" + b")" * 33 + b" ;", (), ("0@0.example",))]),
         ["john@example.com"],
     ),
+    "6-reply-to-with-a-stray-semicolon-is-written-again": (
+        message_from_fields([address_field("Reply-To", b" ;<0@0.EXAMPLE>", ("0@0.example",))]),
+        ["john@example.com"],
+    ),
     "6-from-display-names-the-first-usable-sender": (
         message_from_fields([address_field("From", b" .@M, c@d.example", ("c@d.example",))]),
         ["john@example.com"],

@@ -199,7 +199,7 @@ def test_GIVEN_no_from_WHEN_rewritten_THEN_envelope_sender_used_and_logged() -> 
 def test_GIVEN_unparseable_from_WHEN_rewritten_THEN_envelope_sender_used_and_logged() -> None:
     result = run(b"From: nobody\r\n\r\nx")
     assert result.original_from == (("", "bounce@sender.example"),)
-    assert kinds(result) == [("unparseable-from", "From")]
+    assert kinds(result) == [("malformed-mailbox", "From"), ("unparseable-from", "From")]
     assert b'From: "bounce@sender.example" <john@example.com>\r\n' in result.to_bytes()
 
 
@@ -269,7 +269,7 @@ def test_GIVEN_unusable_reply_to_WHEN_rewritten_THEN_replaced_by_from_and_logged
     result = run(b"From: a@b.example\r\nReply-To: nobody\r\n\r\nx")
     assert b"Reply-To: a@b.example\r\n" in result.to_bytes()
     assert names(result.to_bytes()).count("Reply-To") == 1
-    assert kinds(result) == [("unusable-reply-to", "Reply-To")]
+    assert kinds(result) == [("malformed-mailbox", "Reply-To"), ("unusable-reply-to", "Reply-To")]
 
 
 def test_GIVEN_unusable_then_usable_reply_to_WHEN_rewritten_THEN_usable_one_kept() -> None:

@@ -319,6 +319,8 @@ def parse_address_list(text: str) -> AddressList:
         if not any(t.kind not in ("ws", "comment") for t in current):
             current.clear()
             return
+        if not _well_formed(current):
+            defects.append("malformed-mailbox")
         mailbox = _mailbox(current)
         current.clear()
         count += 1
@@ -362,6 +364,44 @@ def parse_address_list(text: str) -> AddressList:
     if count > MAX_ADDRESSES_PER_FIELD:
         defects.append("too-many-addresses")
     return AddressList(tuple(items), tuple(dict.fromkeys(defects)))
+
+
+_WORDS = ("atom", "quoted")
+_QUIET = ("ws", "comment")
+
+
+def _well_formed(tokens: list[_Token]) -> bool:
+    """Is this one mailbox as RFC 5322 writes it (obsolete forms included): ``phrase
+    <addr-spec>`` or a bare ``addr-spec``, with nothing else but white space and comments?
+    Readers disagree on anything else, so such a field is written again, never copied."""
+    kinds = [t for t in tokens if t.kind not in _QUIET]
+    opens = [i for i, t in enumerate(kinds) if t.kind == "special" and t.text == "<"]
+    if not opens:
+        return _addr_spec_tokens(kinds)
+    if len(opens) != 1:
+        return False
+    start = opens[0]
+    closes = [i for i, t in enumerate(kinds) if t.kind == "special" and t.text == ">"]
+    if closes != [len(kinds) - 1] or closes[0] < start:
+        return False
+    phrase = kinds[:start]
+    if not all(t.kind in _WORDS or (t.kind == "special" and t.text == ".") for t in phrase):
+        return False
+    inside = kinds[start + 1 : -1]
+    colon = max((i for i, t in enumerate(inside) if t.kind == "special" and t.text == ":"), default=-1)
+    return _addr_spec_tokens(inside[colon + 1 :])  # past an obsolete route: <@relay:user@host>
+
+
+def _addr_spec_tokens(tokens: list[_Token]) -> bool:
+    """local-part "@" domain: words and dots, one at sign, a domain of atoms and dots or a literal."""
+    ats = [i for i, t in enumerate(tokens) if t.kind == "special" and t.text == "@"]
+    if len(ats) != 1:
+        return False
+    local, domain = tokens[: ats[0]], tokens[ats[0] + 1 :]
+    return (
+        bool(local) and all(t.kind in _WORDS or (t.kind == "special" and t.text == ".") for t in local)
+        and bool(domain) and all(t.kind in ("atom", "literal") or (t.kind == "special" and t.text == ".") for t in domain)
+    )
 
 
 def _has_at(tokens: list[_Token]) -> bool:
