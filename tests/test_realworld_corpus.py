@@ -42,6 +42,7 @@ from hostile import Addresses, Envelope, Field, HostileMessage
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
+from test_handler import Context  # the Lambda context stand-in
 from test_fuzz_forward import Output, check_forwarded, check_report
 
 from handle_email import app
@@ -283,16 +284,6 @@ HANDLER_SAMPLE = [
     "talon/outlook.eml", "talon/iphone.eml", "spamassassin/sample-nonspam.txt",
 ]
 BUCKET = "sesame-mail-realworld"
-
-
-class Context:
-    function_name = "sesame-HandleEmailFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = FUNCTION_ARN
-    aws_request_id = "req-realworld"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 @pytest.fixture

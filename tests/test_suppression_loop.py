@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from test_handler import Context  # the Lambda context stand-in
 from conftest import create_suppression_table, load_event
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -42,16 +43,6 @@ RAW = (
     b"\r\n"
     b"Shall we meet at noon?\r\n"
 )
-
-
-class Context:
-    function_name = "sesame-Function"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:sesame-Function"
-    aws_request_id = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 @pytest.fixture
