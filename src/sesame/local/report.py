@@ -62,7 +62,11 @@ def describe(self: LocalStack) -> dict[str, Any]:
         "account": LOCAL_ACCOUNT,
         "stack_name": w.stack_name,
         "credentials": dict(FAKE_CREDENTIALS),
-        "moto": {"endpoint": self.parts.moto.endpoint, "pid": self.parts.moto.pid},
+        "moto": {
+            "endpoint": self.endpoints["default"],
+            "services": {s: url for s, url in self.endpoints.items() if s not in ("default", "sesv2")},
+            "pids": self.parts.moto.pids,
+        },
         "ses": {"endpoint": self.parts.ses.endpoint if self.parts.ses else None},
         "smtp": {"host": self.options.host, "port": self.smtp_port},
         "bucket": self.forwarder_env.get(env_names.BUCKET),
@@ -103,8 +107,12 @@ def banner(self: LocalStack) -> list[str]:
         lines.append(f"  feedback: SES bounces and complaints -> EventBridge -> {route}")
         lines.append(f"            from bounce@, complaint@, suppressionlist@simulator.amazonses.com"
                      f"{', --feedback ' + marked if marked else ''}{', relay refusals' if opts.relay else ''}")
-    lines.append(f"  AWS:      moto at {self.parts.moto.endpoint} (pid {self.parts.moto.pid}), SES v2 at "
+    served = ", ".join(f"{name.replace('default', 'the rest')} {self.endpoints[name.partition('+')[0]]}"
+                       for name in self.parts.moto.pids)
+    lines.append(f"  AWS:      moto for {served}; SES v2 at "
                  f"{self.parts.ses.endpoint if self.parts.ses else '-'}; fake credentials, no AWS account")
+    lines.append(f"  function: {w.forwarder.logical_id}, up to {len(self.parts.containers)} execution environment(s), "
+                 "a process each, started as mail needs them")
     if opts.faults > 0:
         retries = "" if opts.sdk_retries else ", botocore retries off"
         lines.append(f"  faults:   {opts.faults:g} of AWS calls (seed {opts.fault_seed}{retries}) -> {self.state.faults_log}")
