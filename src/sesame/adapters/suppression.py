@@ -100,7 +100,7 @@ class DynamoSuppressionList:
         self._table = table
         self._sleep = sleep
         self._log = log
-        # Checks skipped because the table does not exist (see ``suppressed``); the handler
+        # Checks skipped because the table does not exist (see ``suppressed_by_alias``); the handler
         # turns increases into the SuppressionUnchecked metric.
         self.unchecked = 0
 
