@@ -218,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
             stack.stop()
         finally:
             _restore(previous)
-    print(f"sesame local: {tally(stack.results)}", file=sys.stderr)
+    # A message `sesame redrive --local` ran again since its line counts by its latest outcome.
+    print(f"sesame local: {tally(stack.results, stack.final.rewritten)}", file=sys.stderr)
     return status
 
 
