@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from sesame.adapters.ledger import DynamoLedger
@@ -58,3 +59,36 @@ def test_given_an_invalid_update_expression_then_every_call_is_refused(dynamodb:
             dynamodb.update_item(TableName="ledger", Key={"id": {"S": "x"}}, UpdateExpression="SET = :v",
                                  ExpressionAttributeValues={":v": {"S": "1"}})
         assert caught.value.response["Error"]["Code"] == "ValidationException"
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    moto = MotoProcess()
+    try:
+        yield moto.start()
+    finally:
+        moto.stop()
+
+
+def client(service: str, endpoint: str) -> Any:
+    extra = {"config": Config(s3={"addressing_style": "path"})} if service == "s3" else {}
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing", **extra)
+
+
+def test_given_requests_moto_refuses_then_each_error_keeps_its_code_and_protocol(endpoint: str) -> None:
+    s3, ssm = client("s3", endpoint), client("ssm", endpoint)
+    s3.create_bucket(Bucket="errors")
+    s3.put_object(Bucket="errors", Key="there", Body=b"x", Metadata={"with_underscore": "kept"})
+    assert s3.head_object(Bucket="errors", Key="there")["ContentLength"] == 1
+    assert s3.get_object(Bucket="errors", Key="there")["Metadata"] == {"with_underscore": "kept"}
+    refused = [
+        (lambda: s3.get_object(Bucket="errors", Key="missing"), "NoSuchKey"),
+        (lambda: s3.get_object(Bucket="no-such-bucket", Key="k"), "NoSuchBucket"),
+        (lambda: s3.head_object(Bucket="errors", Key="missing"), "404"),
+        (lambda: ssm.get_parameter(Name="/sesame/none"), "ParameterNotFound"),
+    ]
+    for call, code in refused:
+        with pytest.raises(ClientError) as caught:
+            call()
+        assert caught.value.response["Error"]["Code"] == code

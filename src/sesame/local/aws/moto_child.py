@@ -15,6 +15,12 @@ backend each tokenize and parse it), which made UpdateItem its costliest call; t
 ledger sends the same few expressions with every message. The parse is a pure function of the
 expression's text and every consumer of its tree copies it before changing anything (moto's
 ``Validator`` deep-copies the tree it is given), so the parsed trees are kept by text here.
+
+And each request went through Flask's machinery (request and app contexts, CORS, response
+finalizing) only to reach moto's own view, a fifth of the child's time. :class:`_Dispatch`
+does what moto's view wrapper (``moto.core.utils.convert_to_flask_response``) does, with the
+same routing (the backend app's URL map), request class and error handling; anything it does
+not recognise goes through the Flask app as before.
 """
 
 from __future__ import annotations
@@ -38,7 +44,41 @@ def _app() -> Callable[..., Any]:
     modules = tuple(moto.backends.list_of_moto_modules())
     moto.backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
     _keep_parsed_update_expressions()
-    return DomainDispatcherApplication(create_backend_app)
+    return _Dispatch(DomainDispatcherApplication(create_backend_app))
+
+
+class _Dispatch:
+    def __init__(self, dispatcher: Any) -> None:
+        from botocore.exceptions import ClientError
+        from moto.moto_api import recorder
+        from moto.moto_server.werkzeug_app import BackendRequest
+        from werkzeug.exceptions import HTTPException
+        from werkzeug.wrappers import Response
+
+        self.dispatcher = dispatcher
+        self.request_class, self.recorder, self.response_class = BackendRequest, recorder, Response
+        self.client_error, self.http_exception = ClientError, HTTPException
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        app = self.dispatcher.get_application(environ)
+        try:
+            endpoint, _ = app.url_map.bind_to_environ(environ).match()
+            callback = app.view_functions[endpoint].callback
+        except Exception:  # noqa: BLE001 - no route, or not moto's view wrapper: Flask answers as it always did
+            return app(environ, start_response)
+        request = self.request_class(environ)
+        self.recorder._record_request(request)
+        try:
+            result = callback(request, request.raw_url, dict(request.headers))
+        except self.client_error as exc:  # as moto's wrapper answers one
+            result = 400, {}, exc.response["Error"]["Message"]
+        except self.http_exception as exc:  # moto's own errors: rendered as Flask renders them
+            return exc(environ, start_response)
+        status, headers, content = result if len(result) == 3 else (200, {}, result)
+        response = self.response_class(response=content, status=status, headers=headers)
+        if request.method == "HEAD" and "content-length" in headers:
+            response.headers["Content-Length"] = headers["content-length"]
+        return response(environ, start_response)
 
 
 def _keep_parsed_update_expressions() -> None:
@@ -87,9 +127,19 @@ class _WsgiHandler(BaseHTTPRequestHandler):
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
         }
+        underscored = []
         for name, value in self.headers.items():
+            if "_" in name:  # WSGI cannot tell X_Foo from X-Foo: kept apart, as moto's own server does
+                underscored.append((name, value))
+                continue
             key = name.upper().replace("-", "_")
-            environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"] = value
+            if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                environ[key] = value
+            else:  # a repeated header is one comma-separated value (RFC 9110, section 5.3)
+                key = f"HTTP_{key}"
+                environ[key] = f"{environ[key]},{value}" if key in environ else value
+        if underscored:
+            _preserve_underscored(environ, underscored)
         started: list[Any] = []
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
@@ -118,6 +168,30 @@ class _WsgiHandler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _serve  # noqa: N815
+
+
+def _preserve_underscored(environ: dict[str, Any], headers: list[tuple[str, str]]) -> None:
+    """What moto's own request handler (``MotoRequestHandler.make_environ``) does with headers
+    whose names hold an underscore: S3 metadata keys may, and moto reports them as sent."""
+    try:
+        from moto.core.request import (
+            PRESERVED_HEADER_NAMES_ENVIRON_KEY,
+            environ_key_for_header,
+            should_preserve_original_header_name,
+        )
+    except ImportError:  # an older moto: it drops them, as werkzeug's server does
+        return
+    names: dict[str, str] = {}
+    values: dict[str, list[str]] = {}
+    for name, value in headers:
+        key = environ_key_for_header(name)
+        if not should_preserve_original_header_name(name) or key in environ:  # never in place of a dashed one
+            continue
+        names.setdefault(key, name)
+        values.setdefault(key, []).append(value)
+    for key, joined in values.items():
+        environ[key] = ",".join(joined)
+    environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = names
 
 
 class _Server(ThreadingHTTPServer):
