@@ -146,3 +146,19 @@ def test_GIVEN_unterminated_pieces_WHEN_parsed_THEN_reported_not_raised() -> Non
     assert "unterminated-comment" in parse_address_list("Jane (oops <j@x.example>").defects
     assert "unterminated-quoted-string" in parse_address_list('"Jane <j@x.example>').defects
     assert "unterminated-group" in parse_address_list("team: a@x.example, b@x.example").defects
+
+
+def test_GIVEN_more_than_1000_addresses_WHEN_parsed_THEN_the_first_1000_are_read_and_nothing_past_them_counts() -> None:
+    # What follows the 1,000th address is dropped unread: a deep comment or an unterminated
+    # quote there changes nothing, and a 2 MB To costs what its first 1,000 addresses cost.
+    addresses = [f"u{i}@x.example" for i in range(1001)]
+    tail = ", " + "(" * 40 + "deep" + ")" * 40 + ' "unterminated'
+    parsed = parse_address_list(", ".join(addresses) + tail)
+    assert [m.address for m in parsed.mailboxes] == addresses[:1000]
+    assert parsed.defects == ("too-many-addresses",)
+
+
+def test_GIVEN_a_deep_comment_among_the_first_1000_addresses_WHEN_parsed_THEN_the_comments_are_dropped_and_all_read() -> None:
+    parsed = parse_address_list("a@x.example, " + "(" * 40 + "deep" + ")" * 40 + " b@x.example")
+    assert [m.address for m in parsed.mailboxes] == ["a@x.example", "b@x.example"]
+    assert parsed.defects == ("comment-too-deep",)
