@@ -419,3 +419,44 @@ def test_GIVEN_few_long_addresses_over_500_kb_WHEN_forwarded_THEN_only_whole_add
     # The last address read is dropped too: the reader cannot tell that the cut fell between lines.
     assert kept == [f"u{i}@bulk.example" for i in range(cut_in - 1)]
     assert ("header-too-large", "To") in defects_of(report)
+
+
+# --- 11. One huge "address", and a field of whitespace-only lines (bench_hostile's shapes) ---
+
+HUGE_MAILBOX = b"\r\n ".join([b" ".join([b"a"] * 34)] * 7_000)  # 238,000 one-letter words, 490 KB
+
+
+@pytest.mark.parametrize("name", ["To", "Cc"])
+def test_GIVEN_one_huge_folded_mailbox_among_addresses_WHEN_forwarded_THEN_it_is_recorded_and_the_others_kept(name: str) -> None:
+    field = name.encode() + b": first@x.example,\r\n " + HUGE_MAILBOX + b",\r\n last@x.example\r\n"
+    report, sender = forward(b"From: jane@sender.example\r\n" + field + b"Subject: s\r\n\r\nbody", inbound("a1@example.com"))
+    assert report.outcomes[0].status == "forwarded"
+    copy = sender.sent[0][0]
+    assert addresses_of(copy, name) == ["first@x.example", "last@x.example"]
+    assert ("mailbox-too-long", name) in defects_of(report)
+    assert len(copy) < 5_000  # the huge "address" is written as a short unusable item, not copied
+
+
+def test_GIVEN_a_reply_to_of_one_huge_mailbox_and_a_usable_one_WHEN_forwarded_THEN_replies_go_to_the_usable_one() -> None:
+    # Reply-To is read up to 32 KB: 10,000 words, then the usable address.
+    huge = b"\r\n ".join([b" ".join([b"a"] * 34)] * 300)
+    raw = b"From: jane@sender.example\r\nReply-To: " + huge + b",\r\n replies@sender.example\r\n\r\nbody"
+    report, sender = forward(raw, inbound("a1@example.com"))
+    assert addresses_of(sender.sent[0][0], "Reply-To") == ["replies@sender.example"]
+    assert {("mailbox-too-long", "Reply-To"), ("reply-to-rewritten", "Reply-To")} <= set(defects_of(report))
+
+
+@pytest.mark.parametrize("name", ["To", "Cc", "Reply-To"])
+def test_GIVEN_an_address_field_of_100000_whitespace_only_lines_WHEN_forwarded_THEN_its_addresses_are_kept(name: str) -> None:
+    # Whitespace-only lines (with a NUL and a CR among them) between two addresses: 200 KB of
+    # them for To and Cc, 20 KB for Reply-To (within its 32 KB). Read as one run, not a line
+    # at a time; each line's white space still counts toward the field's size.
+    lines = 100_000 if name != "Reply-To" else 10_000
+    blank = b"\r\n \t" * (lines - 2) + b"\r\n \x00\r\n \r"
+    field = name.encode() + b": first@x.example," + blank + b"\r\n last@x.example\r\n"
+    head = b"From: jane@sender.example\r\n" + (b"" if name == "To" else b"To: a1@example.com\r\n")
+    report, sender = forward(head + field + b"\r\nbody", inbound("a1@example.com"))
+    assert report.outcomes[0].status == "forwarded"
+    assert addresses_of(sender.sent[0][0], name) == ["first@x.example", "last@x.example"]
+    assert ("whitespace-only-continuation", name) in defects_of(report)
+    assert ("header-too-large", name) not in defects_of(report)

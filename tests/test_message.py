@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sesame.core.limits import MAX_FIELD_VALUE
 from sesame.core.message import Defect, HeaderField, ParsedMessage, parse_message
 
 
@@ -235,6 +236,25 @@ def test_GIVEN_a_to_of_whitespace_only_lines_WHEN_parsed_THEN_it_is_read_whole_i
     """To is exempt from the 32 KB; its white space is kept, joined once, not line by line."""
     parsed = parse_message(b"To: a@x.example,\r\n" + b" \r\n" * 100_000 + b" b@x.example\r\n\r\n")
     assert parsed.fields[0].lines == (b" a@x.example," + b" " * 100_000, b" b@x.example")
+
+
+@pytest.mark.parametrize("past_budget", [False, True])
+@pytest.mark.parametrize(("extra", "cut"), [(0, False), (1, True)])
+def test_GIVEN_a_run_of_whitespace_only_lines_WHEN_parsed_THEN_each_counts_its_octets_but_not_its_line_ending(
+    past_budget: bool, extra: int, cut: bool
+) -> None:
+    # A run is read in one match; its size is still what the lines hold, CR LF (or a CR
+    # before it) excluded: " \t" is 2, " \x00\r" is 3 (a NUL and a bare CR count), " " is 1.
+    run = b" \t\r\n" * 1000 + b" \x00\r\r\n" * 1000 + b" \n" * 1000  # 6,000 octets
+    value = b" a@x.example,"
+    fill = b" " + b"f" * (MAX_FIELD_VALUE - len(value) - 6_000 - 1 + extra)  # the field ends at its limit, or one past
+    pad = b"".join(b"X-Pad-%03d: %s\r\n" % (i, b"p" * 990) for i in range(510)) if past_budget else b""
+    raw = b"From: j@x.example\r\n" + pad + b"Reply-To:" + value + b"\r\n" + run + fill + b"\r\n\r\n"
+    field = parse_message(raw).first("Reply-To")
+    assert field is not None
+    assert field.truncated is cut
+    assert field.lines[1:] == (() if cut else (fill,))  # cut where the fill passes the limit
+    assert field.lines[0] == value + b" \t" * 1000 + b" " * 1000 + b" " * 1000  # NUL and CR go, spaces stay
 
 
 def test_GIVEN_whitespace_before_colon_WHEN_parsed_THEN_name_trimmed_and_logged() -> None:

@@ -56,6 +56,14 @@ MAX_ESSENTIAL_REPEATS = 50
 # expansion or an attack, and the rest is dropped with a defect. Counted per field as received:
 # each copy of To or Cc keeps its first 1,000 when the copies are merged.
 MAX_ADDRESSES_PER_FIELD = 1_000
+# Tokens (words, dots and other specials, quoted strings, comments, runs of white space) of one
+# mailbox. RFC 5321 section 4.5.3.1 caps a path at 256 octets and a local part at 64, so the
+# address of any deliverable mailbox is at most 256 tokens even written one octet a token; the
+# other 256 leave room for a display name of a hundred words and more (Sesame shows 64
+# characters of it). Past this, the mailbox is unusable ("mailbox-too-long") and the rest of it
+# is walked over at C speed to the next comma: one "address" of hundreds of thousands of folded
+# words costs what its first 512 tokens cost, and the addresses after it are still read.
+MAX_MAILBOX_TOKENS = 512
 # Comment nesting in an address field. RFC 5322 sets no limit; CPython's recursive parser dies
 # (RecursionError) a few hundred levels down. Sesame's parser is iterative; past 32 levels a
 # field is treated as unparseable, because readers downstream may recurse where Sesame does not.
