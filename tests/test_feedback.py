@@ -348,24 +348,92 @@ def test_given_more_destinations_than_one_read_takes_when_checked_then_each_read
     assert reads == [100, 100, 40]
 
 
-class _Unprocessing:
-    """A DynamoDB client whose BatchGetItem leaves every key unprocessed (throttled), as the
-    API reference says it may under load."""
+def test_given_a_message_whose_aliases_share_destinations_when_checked_then_each_key_is_read_once_in_reads_of_100(
+    aws: dict[str, Any],
+) -> None:
+    suppressions = aws["list"]
+    reads: list[list[tuple[str, str]]] = []
+    aws["dynamodb"].meta.events.register(
+        "provide-client-params.dynamodb.BatchGetItem",
+        lambda params, **_: reads.append([(k["pk"]["S"], k["sk"]["S"]) for k in params["RequestItems"][TABLE]["Keys"]]),
+    )
+    now = at("2026-11-23T10:00:00")
+    destinations = [f"user{i}@dest.example" for i in range(40)]
+    suppressions.add("user39@dest.example", "team@example.com", "", now)  # the last key, for team@ only
+    suppressions.add("User0@dest.example", None, "", now)
 
-    def __init__(self) -> None:
-        self.calls = 0
+    found = suppressions.suppressed_by_alias(
+        {"john@example.com": destinations, "team@example.com": [d.upper() for d in reversed(destinations)]}, now)
 
-    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 - boto3's name
-        self.calls += 1
-        return {"Responses": {TABLE: []}, "UnprocessedKeys": RequestItems}
+    # 40 every-alias keys (shared, in any case) + 80 (alias, destination) keys: 120, read as 100 + 20
+    assert [len(keys) for keys in reads] == [100, 20]
+    assert len({key for keys in reads for key in keys}) == 120
+    assert found == {"john@example.com": {"user0@dest.example": "manual"},
+                     "team@example.com": {"USER39@DEST.EXAMPLE": "manual", "USER0@DEST.EXAMPLE": "manual"}}
+
+
+# Response shapes from the DynamoDB API reference, BatchGetItem: "Responses" maps the table to
+# its items; "UnprocessedKeys" has the form of RequestItems, and is an empty map when no keys
+# are left.
+def _stubbed() -> tuple[Any, Any]:
+    from botocore.stub import Stubber
+
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    return client, Stubber(client)
+
+
+def _request(*keys: tuple[str, str]) -> dict[str, Any]:
+    return {TABLE: {
+        "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys],
+        "ProjectionExpression": "#pk, #sk, #bu, #su, #m, #c",
+        "ExpressionAttributeNames": {"#pk": "pk", "#sk": "sk", "#bu": "bounce_until", "#su": "soft_until",
+                                     "#m": "manual", "#c": "complaint_at"},
+    }}
+
+
+def test_given_keys_left_unprocessed_when_checked_then_only_those_are_asked_again_after_a_pause() -> None:
+    client, stub = _stubbed()
+    now = at("2026-11-23T10:00:00")
+    a, b = ("dest#a@x.example", "*"), ("dest#b@x.example", "*")
+    a_alias, b_alias = ("dest#a@x.example", "alias#john@example.com"), ("dest#b@x.example", "alias#john@example.com")
+    bounced = {"pk": {"S": "dest#a@x.example"}, "sk": {"S": "*"}, "bounce_until": {"N": str(int(now.timestamp()) + 60)}}
+    paused = {"pk": {"S": "dest#b@x.example"}, "sk": {"S": "alias#john@example.com"}, "complaint_at": {"S": "2026-11-01"}}
+    # GIVEN a first answer with one item and two keys unprocessed (b's), then the rest
+    stub.add_response("batch_get_item", {"Responses": {TABLE: [bounced]}, "UnprocessedKeys": _request(b, b_alias)},
+                      {"RequestItems": _request(a, a_alias, b, b_alias)})
+    stub.add_response("batch_get_item", {"Responses": {TABLE: [paused]}, "UnprocessedKeys": {}},
+                      {"RequestItems": _request(b, b_alias)})
+    slept: list[float] = []
+    with stub:
+        # WHEN checked
+        found = DynamoSuppressionList(client, TABLE, sleep=slept.append).suppressed_by_alias(
+            {"john@example.com": ["a@x.example", "b@x.example"]}, now)
+        stub.assert_no_pending_responses()
+    # THEN both answers count, and the retry waited
+    assert found == {"john@example.com": {"a@x.example": "bounce", "b@x.example": "complaint"}}
+    assert slept == [0.05]
 
 
 def test_given_keys_left_unprocessed_when_checked_then_it_retries_with_backoff_and_then_raises() -> None:
-    client, slept = _Unprocessing(), []
-    suppressions = DynamoSuppressionList(client, TABLE, sleep=slept.append)
-    with pytest.raises(RuntimeError, match="unprocessed after 5 retries"):
-        suppressions.suppressed("john@example.com", ["a@x.example"], datetime.now(UTC))
-    assert client.calls == 6 and slept == [0.05, 0.1, 0.2, 0.4, 0.8]
+    """Under load every key may stay unprocessed; after the retries the check raises: a key it
+    could not read is never taken as not suppressed."""
+    client, stub = _stubbed()
+    keys = _request(("dest#a@x.example", "*"), ("dest#a@x.example", "alias#john@example.com"))
+    for _ in range(6):
+        stub.add_response("batch_get_item", {"Responses": {TABLE: []}, "UnprocessedKeys": keys}, {"RequestItems": keys})
+    slept: list[float] = []
+    with stub, pytest.raises(RuntimeError, match="unprocessed after 5 retries"):
+        DynamoSuppressionList(client, TABLE, sleep=slept.append).suppressed("john@example.com", ["a@x.example"], datetime.now(UTC))
+    stub.assert_no_pending_responses()
+    assert slept == [0.05, 0.1, 0.2, 0.4, 0.8]
+
+
+def test_given_an_answer_that_says_nothing_when_checked_then_it_raises() -> None:
+    """A 200 with neither Responses nor UnprocessedKeys is no answer, so no "not suppressed"."""
+    client, stub = _stubbed()
+    stub.add_response("batch_get_item", {})
+    with stub, pytest.raises(RuntimeError, match="answered without Responses"):
+        DynamoSuppressionList(client, TABLE).suppressed("john@example.com", ["a@x.example"], datetime.now(UTC))
 
 
 def test_given_a_soft_bounce_long_after_the_others_when_counted_then_stale_entries_are_pruned(aws: dict[str, Any]) -> None:

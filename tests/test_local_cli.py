@@ -87,6 +87,11 @@ def _lines(stream, into: queue.Queue[str]) -> None:  # type: ignore[no-untyped-d
 
 
 def _wait_for(lines: queue.Queue[str], needle: str, seen: list[str], timeout: float = 45) -> str:
+    """The line with ``needle``, among those already seen (messages finish in any order: the
+    forwarder runs several at once) or the next ones."""
+    for line in seen:
+        if needle in line:
+            return line
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -266,10 +271,85 @@ def test_signals_in_quick_succession_still_stop_it(tmp_path: Path) -> None:
 
 def test_when_the_moto_server_dies_it_stops_and_says_why(tmp_path: Path) -> None:
     process, seen = _start_local(tmp_path)
-    banner = next(line for line in seen if "moto at http://" in line)
-    moto_pid = int(banner.split("(pid ", 1)[1].split(")", 1)[0])
+    assert any("moto for s3 http://" in line for line in seen)
+    moto_pid = json.loads((tmp_path / "state" / "endpoints.json").read_text())["moto"]["pids"]["s3"]
     os.kill(moto_pid, signal.SIGKILL)
     code, stderr = _finish(process)
     assert code == 1
     assert f"sesame local: error: the moto server (pid {moto_pid}) exited with status -9" in stderr
     assert "Traceback" not in stderr
+
+
+def test_given_a_failed_message_redriven_when_local_mode_stops_then_the_tally_counts_its_latest_outcome(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    state = tmp_path / "state"
+    aliases = tmp_path / "aliases.toml"
+    good = (ROOT / "aliases.toml").read_text()
+    # GIVEN local mode whose From is on a domain SES has not verified, so SES refuses each send
+    aliases.write_text(good.replace('from = "{alias}"', 'from = "forwarder@unverified.example"'))
+    process = subprocess.Popen(
+        [SESAME, "local", "--aliases", aliases, "--smtp-port", str(port), "--outbox", tmp_path / "outbox",
+         "--state-dir", state],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    out: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=_lines, args=(process.stdout, out), daemon=True)
+    reader.start()
+    seen: list[str] = []
+    try:
+        _wait_for(out, "Ready", seen)
+        failed = _send(port, "--to", "john@example.com")
+        assert "john@example.com failed (ses-rejected: MessageRejected" in _wait_for(out, failed, seen)
+        # WHEN the From is mended (local mode applies the file to the next message) and the
+        # failed message is redriven against the running stack
+        aliases.write_text(good)
+        os.utime(aliases, (time.time() + 5, time.time() + 5))
+        mended = _send(port, "--to", "ann@example.com")
+        assert "ann@example.com forwarded" in _wait_for(out, mended, seen)
+        redrive = subprocess.run(
+            [SESAME, "redrive", "--all", "--local", "--state-dir", state],
+            cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert redrive.returncode == 0, redrive.stderr
+        assert "john@example.com forwarded: sent now to john.doe@gmail.example, john@work.example" in redrive.stdout
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        reader.join(10)
+        stderr = process.stderr.read() if process.stderr else ""
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                stream.close()
+    # THEN the tally counts the redriven message by its latest outcome, and says it was redriven
+    assert code == 0 and "Traceback" not in stderr
+    assert ("stopped after 2 message(s); their recipients: 2 forwarded; 1 message(s) redriven after their line "
+            "was printed, counted by the latest outcome") in stderr
+
+
+def test_given_a_redriven_message_when_tallied_then_recipients_its_new_record_does_not_name_keep_their_outcome() -> None:
+    from sesame.local.report import tally
+
+    summaries = [
+        {"message_id": "m1", "outcomes": [
+            {"recipient": "john@example.com", "status": "failed"},
+            {"recipient": "x@other.example", "status": "dropped", "reason": "no-lambda-action"}]},
+        {"message_id": "m2", "outcomes": [{"recipient": "ann@example.com", "status": "failed"}]},
+    ]
+    rewritten = {"m1": [{"recipient": "John@Example.com", "status": "forwarded"}]}
+
+    assert tally(summaries, rewritten.get) == (
+        "stopped after 2 message(s); their recipients: 1 dropped, 1 failed, 1 forwarded; "
+        "1 message(s) redriven after their line was printed, counted by the latest outcome")
+    assert tally(summaries) == "stopped after 2 message(s); their recipients: 1 dropped, 2 failed"

@@ -37,7 +37,7 @@ def endpoints() -> Iterator[tuple[str, str, list[SentMessage]]]:
 def clients(endpoints: Any, tmp_path: Path, kind: str, *, rate: float = 1.0, sdk_retries: bool = False) -> tuple[LocalAws, FaultInjector]:
     moto, ses, _ = endpoints
     faults = FaultInjector(FaultPlan(rate, seed=7, kinds=(kind,)), tmp_path / "faults.jsonl")
-    return LocalAws("us-east-1", moto, ses, faults=faults, sdk_retries=sdk_retries), faults
+    return LocalAws("us-east-1", {"default": moto, "sesv2": ses}, faults=faults, sdk_retries=sdk_retries), faults
 
 
 def prepared(aws: LocalAws) -> None:
@@ -152,7 +152,7 @@ def test_faults_are_seeded_and_admin_clients_never_fault(endpoints: Any, tmp_pat
     def kinds(seed: int) -> list[str]:
         moto, ses, _ = endpoints
         injector = FaultInjector(FaultPlan(0.5, seed=seed))
-        aws = LocalAws("us-east-1", moto, ses, faults=injector, sdk_retries=False)
+        aws = LocalAws("us-east-1", {"default": moto, "sesv2": ses}, faults=injector, sdk_retries=False)
         client = aws.factory("f")("sqs")
         for _ in range(20):
             try:

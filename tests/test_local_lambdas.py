@@ -54,7 +54,7 @@ def run(function: FakeFunction, events: int, retries: int = 2, scale: float = 0.
         if len(done) == events:
             finished.set()
 
-    invoker = AsyncInvoker(function, retry_attempts=retries, time_scale=scale, on_failure=records.append, on_done=on_done)  # type: ignore[arg-type]
+    invoker = AsyncInvoker([function], retry_attempts=retries, time_scale=scale, on_failure=records.append, on_done=on_done)  # type: ignore[arg-type]
     invoker.start()
     try:
         for i in range(events):

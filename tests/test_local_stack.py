@@ -3,6 +3,7 @@ the state folder out. The stack is the deployed template's, with Lambda's waits 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -86,6 +87,27 @@ def delivered(stack: LocalStack, to: str, data: bytes, sender: str = "jane@sende
     code, reply = send_one(stack.smtp_port, [to], data, sender)
     assert code == 250
     return outcome(stack, reply.split()[-1])
+
+
+@contextlib.contextmanager
+def misconfigured_forwarder(stack: LocalStack, **changes: str) -> Iterator[None]:
+    """The forwarder's environments restarted with ``changes`` to its environment variables
+    (a real deployment mistake, e.g. a bucket that does not exist), and put back after."""
+    env = stack.forwarder_env
+    saved = dict(env)
+
+    def restart() -> None:
+        for container in stack.parts.containers:
+            container.stop()
+
+    env.update(changes)
+    restart()
+    try:
+        yield
+    finally:
+        env.clear()
+        env.update(saved)
+        restart()
 
 
 def split(data: bytes) -> tuple[bytes, bytes]:
@@ -266,26 +288,16 @@ def test_200_messages_over_4_connections_each_get_one_outcome(local: LocalStack)
 
 
 def test_a_function_failure_is_retried_dead_lettered_reported_and_kept(local: LocalStack) -> None:
-    from handle_email import app
-
-    class BrokenStore:
-        def fetch(self, mail: Any) -> bytes:
-            raise ConnectionError("S3 is down")
-
-    runtime = app.runtime()
-    store = runtime.store
-    runtime.store = BrokenStore()  # type: ignore[assignment]
-    try:
+    # GIVEN a forwarder whose bucket does not exist: every attempt fails reading the message
+    with misconfigured_forwarder(local, SESAME_BUCKET="no-such-bucket"):
         original = message(subject="infrastructure failure")
         summary = delivered(local, "john@example.com", original)
-    finally:
-        runtime.store = store
     assert summary["attempts"] == 3  # the template's MaximumRetryAttempts: 2
-    assert "S3 is down" in summary["error"]
+    assert "NoSuchBucket" in summary["error"]
     # The dead-letter function ran on the on-failure record: the failure is indexed ...
     (result,) = summary["outcomes"]
     assert (result["status"], result["reason"]) == ("failed", "dead-lettered")
-    assert "S3 is down" in result["detail"]
+    assert "NoSuchBucket" in result["detail"]
     # ... the raw message is kept (the state folder's copy of error/<id>.eml) ...
     kept = Path(summary["kept"])
     assert kept == local.state.errors / f"{summary['message_id']}.eml"

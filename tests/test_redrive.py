@@ -508,26 +508,17 @@ def test_given_a_quarantined_message_when_released_then_it_is_forwarded_past_the
 def test_given_sesame_local_running_when_a_failed_message_is_redriven_locally_then_it_reaches_the_outbox(
     tmp_path: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from handle_email import app
-    from test_local_stack import delivered, message, options
+    from test_local_stack import delivered, message, misconfigured_forwarder, options
 
     from sesame.local.stack import LocalStack
 
     stack = LocalStack(options(tmp_path), out=io.StringIO(), err=io.StringIO())
     stack.start()
     try:
-        # GIVEN a message local mode could not forward (S3 down through Lambda's retries):
-        # reported by the dead-letter function, kept under error/ in the emulated bucket
-        class BrokenStore:
-            def fetch(self, mail: Any) -> bytes:
-                raise ConnectionError("S3 is down")
-
-        runtime = app.runtime()
-        store, runtime.store = runtime.store, BrokenStore()
-        try:
+        # GIVEN a message local mode could not forward (its bucket missing through Lambda's
+        # retries): reported by the dead-letter function, kept under error/ in the emulated bucket
+        with misconfigured_forwarder(stack, SESAME_BUCKET="no-such-bucket"):
             summary = delivered(stack, "john@example.com", message(subject="redrive me"))
-        finally:
-            runtime.store = store
         assert (summary["outcomes"][0]["status"], summary["attempts"]) == ("failed", 3)
         capsys.readouterr()
 
@@ -541,7 +532,6 @@ def test_given_sesame_local_running_when_a_failed_message_is_redriven_locally_th
         for mailbox in ("john.doe@gmail.example", "john@work.example"):
             (copy_,) = delivery.files_to(mailbox)  # one copy each, named by SES's id of the send
             assert b"Subject: redrive me" in copy_.read_bytes()
-        assert app.runtime() is runtime  # local mode's own runtime is back in place
         # AND the state folder's copy of the index record says so, for `sesame query --local`
         (record,) = (tmp_path / "state" / "index").rglob(f"{summary['message_id']}.json")
         assert [o["status"] for o in json.loads(record.read_bytes())["outcomes"]] == ["forwarded"]

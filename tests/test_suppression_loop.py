@@ -33,6 +33,10 @@ MESSAGE_ID = "o3vrnil0e2ic28trm7dfhrc2v0cnbeccl4nbp0g1"
 ALIASES = """
 [aliases]
 "john@example.com" = ["john.doe@gmail.example", "john@work.example"]
+"ann@example.com" = ["ann@example.org"]
+"team@example.com" = ["john@example.com", "ann@example.com"]
+"sales@example.com" = ["ann@example.org", "sales@crm.example"]
+"press@example.com" = ["press@agency.example"]
 """
 RAW = (
     b"From: Jane Doe <jane@sender.example>\r\n"
@@ -78,10 +82,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         feedback_app.use_runtime(None)
 
 
-def receive(aws: dict[str, Any]) -> list[dict[str, Any]]:
+def receive(aws: dict[str, Any], recipients: tuple[str, ...] = ("john@example.com",)) -> list[dict[str, Any]]:
     """The forwarder on the receipt event; the outcomes it reports, and the sends SES took."""
     event = load_event("ses_email_receiving.json")
-    event["Records"][0]["ses"]["receipt"]["recipients"] = ["john@example.com"]
+    event["Records"][0]["ses"]["receipt"]["recipients"] = list(recipients)
     ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages.clear()
     result = aws["forward"].lambda_handler(event, Context())
     (report,) = result["reports"]
@@ -152,8 +156,77 @@ def test_every_destination_suppressed_is_one_drop_naming_each_and_nothing_is_sen
     assert sent_to() == []
 
 
+@pytest.fixture
+def batch_gets() -> Iterator[list[list[tuple[str, str]]]]:
+    """The keys of every BatchGetItem request any DynamoDB client makes, by a botocore hook on
+    each client made from here on (the handler makes its own clients)."""
+    import botocore.session
+
+    reads: list[list[tuple[str, str]]] = []
+    original = botocore.session.Session.create_client
+
+    def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        client = original(self, *args, **kwargs)
+        client.meta.events.register(
+            "provide-client-params.dynamodb.BatchGetItem",
+            lambda params, **_: reads.append([(k["pk"]["S"], k["sk"]["S"]) for t in params["RequestItems"].values()
+                                              for k in t["Keys"]]),
+        )
+        return client
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session.Session, "create_client", create_client)
+        yield reads
+
+
+def test_given_a_message_to_five_aliases_when_forwarded_then_the_list_is_read_once_for_all_of_them(
+    aws: dict[str, Any], batch_gets: list[list[tuple[str, str]]]
+) -> None:
+    # GIVEN ann@example.org suppressed for every alias, and john.doe@gmail.example for john@ only
+    assert main(["suppressions", "add", "--destination", "ann@example.org", "--note", "mailbox closed"]) == 0
+    assert main(["suppressions", "add", "--destination", "john.doe@gmail.example", "--alias", "john@example.com"]) == 0
+    aliases = ("john@example.com", "ann@example.com", "team@example.com", "sales@example.com", "press@example.com")
+
+    # WHEN one message reaches all five aliases
+    outcomes = {o["recipient"]: o for o in receive(aws, aliases)}
+
+    # THEN one BatchGetItem holds every key, each once: a destination's every-alias key and one
+    # key per (alias, destination) (5 destinations; 2 + 1 + 3 + 2 + 1 pairs), where one read an
+    # alias made five
+    (keys,) = batch_gets
+    assert len(keys) == len(set(keys)) == 14
+    assert sum(sk == "*" for _, sk in keys) == 5
+    # ... and each recipient still gets its one outcome, naming what suppression left out.
+    assert {r: (o["status"], o["reason"], o["destinations"], [s["destination"] for s in o.get("suppressed", [])])
+            for r, o in outcomes.items()} == {
+        "john@example.com": ("forwarded", "alias", ["john@work.example"], ["john.doe@gmail.example"]),
+        "ann@example.com": ("dropped", "suppressed:manual", [], ["ann@example.org"]),
+        # the group reaches john.doe@gmail.example: only john@'s own entry names it
+        "team@example.com": ("forwarded", "alias", ["john.doe@gmail.example"], ["ann@example.org"]),
+        "sales@example.com": ("forwarded", "alias", ["sales@crm.example"], ["ann@example.org"]),
+        "press@example.com": ("forwarded", "alias", ["press@agency.example"], []),
+    }
+    assert outcomes["sales@example.com"]["detail"] == "not sent to ann@example.org: suppressed:manual"
+    assert sorted(sent_to()) == ["john.doe@gmail.example", "john@work.example", "press@agency.example",
+                                 "sales@crm.example"]
+
+
+def test_given_a_message_to_several_aliases_and_no_table_when_forwarded_then_it_is_told_once_and_mail_flows(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    aws["dynamodb"].delete_table(TableName=TABLE)
+
+    outcomes = receive(aws, ("john@example.com", "ann@example.com", "press@example.com"))
+
+    assert [(o["status"], o["destinations"]) for o in outcomes] == [
+        ("forwarded", ["john.doe@gmail.example", "john@work.example"]), ("forwarded", ["ann@example.org"]),
+        ("forwarded", ["press@agency.example"])]
+    assert caplog.messages.count("suppression list not checked: its table does not exist") == 1
+    assert '"SuppressionUnchecked":[1.0]' in capsys.readouterr().out
+
+
 class _Unreadable:
-    def suppressed(self, alias: str, destinations: Any, now: datetime) -> dict[str, str]:
+    def suppressed_by_alias(self, wanted: Any, now: datetime) -> dict[str, dict[str, str]]:
         raise ConnectionError("DynamoDB did not answer")
 
 
@@ -172,8 +245,8 @@ def test_a_forward_the_message_turns_into_a_drop_is_told_once() -> None:
     table = parse_aliases_toml(ALIASES + '\n[senders]\nblock = ["@sender.example"]\n').table
 
     class _One:
-        def suppressed(self, alias: str, destinations: Any, now: datetime) -> dict[str, str]:
-            return {"john.doe@gmail.example": "bounce"}
+        def suppressed_by_alias(self, wanted: Any, now: datetime) -> dict[str, dict[str, str]]:
+            return {"john@example.com": {"john.doe@gmail.example": "bounce"}}
 
     store = MemoryStore({mail.message_id: RAW})
     forwarder = Forwarder(store, RecordingSender(), Settings(), suppressions=_One())

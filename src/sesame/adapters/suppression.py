@@ -7,8 +7,9 @@ operator acts (a complaint pause), where the ledger's are disposable send record
 forwarder gets read-only access to it (``dynamodb:BatchGetItem``) while it writes the ledger;
 and it has point-in-time recovery, which the ledger does not need.
 
-Items, all keyed by the destination so one check is one ``BatchGetItem`` of two keys per
-destination (at most 100 keys: 50 destinations, one SES batch):
+Items, all keyed by the destination, so the forwarder's check of a message is one
+``BatchGetItem`` of a destination's every-alias key plus one key per (alias, destination)
+pair, each key once (more than 100 keys take more requests):
 
 ======================  ==================  ==============================================
 pk                      sk                  holds
@@ -33,7 +34,7 @@ manual entry is never given an expiry.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,8 +43,10 @@ from botocore.exceptions import ClientError
 from sesame.core.feedback import FeedbackEvent, FeedbackPolicy, SoftCount, Suppression
 
 EVERY_ALIAS = "*"
-# BatchGetItem takes at most 100 keys (DynamoDB API reference, BatchGetItem): two a destination.
-DESTINATIONS_PER_READ = 50
+# BatchGetItem takes at most 100 keys a request (DynamoDB API reference, BatchGetItem: a
+# ValidationException "Too many items requested for the BatchGetItem call" otherwise) and refuses
+# a key given twice ("Provided list of item keys contains duplicates", as moto answers too).
+KEYS_PER_READ = 100
 # A BatchGetItem may return UnprocessedKeys under load; the API reference asks callers to retry
 # them with exponential backoff. After these tries the check raises (the forwarder retries).
 UNPROCESSED_RETRIES = 5
@@ -97,49 +100,65 @@ class DynamoSuppressionList:
         self._table = table
         self._sleep = sleep
         self._log = log
-        # Checks skipped because the table does not exist (see ``suppressed``); the handler
+        # Checks skipped because the table does not exist (see ``suppressed_by_alias``); the handler
         # turns increases into the SuppressionUnchecked metric.
         self.unchecked = 0
 
     # --- the forwarder's check (sesame.core.ports.SuppressionList) -------------------------
-    def suppressed(self, alias: str, destinations: Sequence[str], now: datetime) -> dict[str, str]:
-        """What the forwarder must leave out. A failure that may pass (throttling, a timeout,
-        a 5xx) raises, so the message is retried with nothing sent. A table that does not exist
-        is a configuration fault no retry mends: holding every message back for it would turn
-        one missing table into all mail dead-lettered, so the check is skipped, loudly (a
+    def suppressed_by_alias(self, wanted: Mapping[str, Sequence[str]], now: datetime) -> dict[str, dict[str, str]]:
+        """What the forwarder must leave out of one message: for each alias of ``wanted``
+        (alias -> its destinations), the destinations suppressed for it, with why. One read
+        for the whole message: the keys of every alias and destination, each once, in
+        ``BatchGetItem`` requests of at most 100 keys (one request up to 50 distinct
+        destinations of one alias).
+
+        A failure that may pass (throttling, a timeout, a 5xx, keys left unprocessed after
+        the retries) raises, so the message is retried with nothing sent. A table that does not
+        exist is a configuration fault no retry mends: holding every message back for it would
+        turn one missing table into all mail dead-lettered, so the check is skipped, loudly (a
         warning line per message and the SuppressionUnchecked metric), and mail flows."""
         try:
-            return self._suppressed(alias, destinations, now)
+            return self._suppressed(wanted, now)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 raise
             self.unchecked += 1
             if self._log is not None:
                 self._log("suppression list not checked: its table does not exist",
-                          {"table": self._table, "alias": alias, "error": str(exc)[:300]})
+                          {"table": self._table, "aliases": sorted(wanted), "error": str(exc)[:300]})
             return {}
 
-    def _suppressed(self, alias: str, destinations: Sequence[str], now: datetime) -> dict[str, str]:
-        found: dict[str, str] = {}
-        wanted = list(dict.fromkeys(destinations))
-        for start in range(0, len(wanted), DESTINATIONS_PER_READ):
-            chunk = wanted[start : start + DESTINATIONS_PER_READ]
-            items = self._batch_get([
-                key
-                for destination in chunk
-                for key in ((destination_key(destination), EVERY_ALIAS), (destination_key(destination), alias_key(alias)))
-            ])
-            reasons = _reasons(items, now)
-            for destination in chunk:
-                why = reasons.get(destination_key(destination))
+    def suppressed(self, alias: str, destinations: Sequence[str], now: datetime) -> dict[str, str]:
+        """The destinations of one alias that are suppressed, with why (see ``suppressed_by_alias``)."""
+        return self.suppressed_by_alias({alias: destinations}, now).get(alias, {})
+
+    def _suppressed(self, wanted: Mapping[str, Sequence[str]], now: datetime) -> dict[str, dict[str, str]]:
+        # A destination's two keys side by side, so 100 keys are 50 destinations of one alias;
+        # a destination of several aliases has its every-alias key once.
+        keys = list(dict.fromkeys(
+            key
+            for alias, destinations in wanted.items()
+            for destination in destinations
+            for key in ((destination_key(destination), EVERY_ALIAS), (destination_key(destination), alias_key(alias)))
+        ))
+        items: dict[tuple[str, str], dict[str, Any]] = {}
+        for start in range(0, len(keys), KEYS_PER_READ):
+            for item in self._batch_get(keys[start : start + KEYS_PER_READ]):
+                items[(_string(item, "pk") or "", _string(item, "sk") or "")] = item
+        epoch = _epoch(now)
+        found: dict[str, dict[str, str]] = {}
+        for alias, destinations in wanted.items():
+            for destination in dict.fromkeys(destinations):
+                pk = destination_key(destination)
+                why = _reason(items.get((pk, EVERY_ALIAS)), items.get((pk, alias_key(alias))), epoch)
                 if why is not None:
-                    found[destination] = why
+                    found.setdefault(alias, {})[destination] = why
         return found
 
     def _batch_get(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
         request: dict[str, Any] = {
             self._table: {
-                "Keys": [{"pk": _s(pk), "sk": _s(sk)} for pk, sk in dict.fromkeys(keys)],
+                "Keys": [{"pk": _s(pk), "sk": _s(sk)} for pk, sk in keys],
                 "ProjectionExpression": ", ".join(_READ_NAMES),
                 "ExpressionAttributeNames": _READ_NAMES,
             }
@@ -147,8 +166,13 @@ class DynamoSuppressionList:
         items: list[dict[str, Any]] = []
         for attempt in range(UNPROCESSED_RETRIES + 1):
             response = self._client.batch_get_item(RequestItems=request)
-            items += response.get("Responses", {}).get(self._table, [])
-            request = response.get("UnprocessedKeys") or {}
+            # UnprocessedKeys has the form of RequestItems, so it is the next request as it is;
+            # with nothing left it is an empty map (API reference, BatchGetItem).
+            request = {table: left for table, left in (response.get("UnprocessedKeys") or {}).items() if left.get("Keys")}
+            if "Responses" not in response and not request:
+                # Neither items nor keys left over: an answer that says nothing is no "not suppressed".
+                raise RuntimeError(f"suppression check: BatchGetItem on {self._table} answered without Responses")
+            items += (response.get("Responses") or {}).get(self._table, [])
             if not request:
                 return items
             if attempt < UNPROCESSED_RETRIES:
@@ -339,23 +363,19 @@ class DynamoSuppressionList:
             yield from page.get("Items", [])
 
 
-def _reasons(items: list[dict[str, Any]], now: datetime) -> dict[str, str]:
-    """pk -> the reason its destination is suppressed for the alias asked about."""
-    epoch = _epoch(now)
-    reasons: dict[str, list[str]] = {}
-    for item in items:
-        pk, sk = _string(item, "pk") or "", _string(item, "sk") or ""
-        found = reasons.setdefault(pk, [])
-        if sk != EVERY_ALIAS and "complaint_at" in item:
-            found.append("complaint")
-        if "manual" in item:
-            found.append("manual")
-        if sk == EVERY_ALIAS and (_number(item, "bounce_until") or 0) > epoch:
-            found.append("bounce")
-        if sk == EVERY_ALIAS and (_number(item, "soft_until") or 0) > epoch:
-            found.append("soft-bounce")
-    order = ("complaint", "manual", "bounce", "soft-bounce")
-    return {pk: min(found, key=order.index) for pk, found in reasons.items() if found}
+def _reason(every_alias: dict[str, Any] | None, this_alias: dict[str, Any] | None, epoch: int) -> str | None:
+    """Why a destination is suppressed for an alias, from its every-alias item and its item
+    for that alias (either may be absent), or None; the strongest reason when there are several."""
+    found = []
+    if this_alias is not None and "complaint_at" in this_alias:
+        found.append("complaint")
+    if any(item is not None and "manual" in item for item in (every_alias, this_alias)):
+        found.append("manual")
+    if every_alias is not None and (_number(every_alias, "bounce_until") or 0) > epoch:
+        found.append("bounce")
+    if every_alias is not None and (_number(every_alias, "soft_until") or 0) > epoch:
+        found.append("soft-bounce")
+    return found[0] if found else None
 
 
 def _entries(destination: str, alias: str | None, item: dict[str, Any]) -> list[Suppression]:
@@ -378,4 +398,4 @@ def _entries(destination: str, alias: str | None, item: dict[str, Any]) -> list[
     return found
 
 
-__all__ = ["DESTINATIONS_PER_READ", "DynamoSuppressionList", "alias_key", "destination_key"]
+__all__ = ["KEYS_PER_READ", "DynamoSuppressionList", "alias_key", "destination_key"]

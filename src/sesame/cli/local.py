@@ -72,6 +72,14 @@ def register(subparsers: Any) -> None:
         "--retries", type=int, help="Lambda retries after a function error (default: the template's MaximumRetryAttempts)"
     )
     parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        metavar="N",
+        help="the forwarder's execution environments at most, a process each, started as a burst of mail "
+        "needs them (1 to 10, default 4)",
+    )
+    parser.add_argument(
         "--time-scale",
         type=float,
         default=0.01,
@@ -124,6 +132,8 @@ def options_from(args: argparse.Namespace) -> Any:
         raise CommandError(f"--faults {args.faults}: a rate between 0 and 1, e.g. 0.05")
     if args.time_scale <= 0:
         raise CommandError(f"--time-scale {args.time_scale}: must be positive (1 = real time)")
+    if not 1 <= args.concurrency <= 10:
+        raise CommandError(f"--concurrency {args.concurrency}: between 1 and 10 execution environments")
     if args.retries is not None and not 0 <= args.retries <= 2:
         raise CommandError(f"--retries {args.retries}: Lambda retries an asynchronous event 0 to 2 times")
     from sesame.local.sending.fates import parse_feedback_marks
@@ -153,6 +163,7 @@ def options_from(args: argparse.Namespace) -> Any:
         time_scale=args.time_scale,
         operator_email=args.operator_email or DEFAULT_OPERATOR,
         feedback=tuple(args.feedback),
+        concurrency=args.concurrency,
     )
 
 
@@ -207,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
             stack.stop()
         finally:
             _restore(previous)
-    print(f"sesame local: {tally(stack.results)}", file=sys.stderr)
+    # A message `sesame redrive --local` ran again since its line counts by its latest outcome.
+    print(f"sesame local: {tally(stack.results, stack.final.rewritten)}", file=sys.stderr)
     return status
 
 

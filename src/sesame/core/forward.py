@@ -245,17 +245,21 @@ class Forwarder:
     ) -> tuple[tuple[Decision, ...], dict[int, tuple[tuple[str, str], ...]]]:
         """Take suppressed destinations out of each forward decision, keeping (destination,
         ``suppressed:<why>``) for its outcome; a decision left with no destination becomes a
-        drop for the first one's reason."""
+        drop for the first one's reason. The list is read once for the whole message."""
         if self.suppressions is None:
             return decisions, {}
-        now = self.clock()
+        wanted: dict[str, list[str]] = {}
+        for decision in decisions:
+            if decision.action == "forward" and decision.destinations:
+                wanted.setdefault(decision.recipient, []).extend(decision.destinations)
+        found = self.suppressions.suppressed_by_alias(wanted, self.clock()) if wanted else {}
         kept: list[Decision] = []
         left_out: dict[int, tuple[tuple[str, str], ...]] = {}
         for index, decision in enumerate(decisions):
-            found = self.suppressions.suppressed(decision.recipient, decision.destinations, now) if (
-                decision.action == "forward" and decision.destinations
-            ) else {}
-            lowered = {d.lower(): why for d, why in found.items()}
+            lowered = (
+                {d.lower(): why for d, why in found.get(decision.recipient, {}).items()}
+                if decision.action == "forward" and decision.destinations else {}
+            )
             if not lowered:
                 kept.append(decision)
                 continue

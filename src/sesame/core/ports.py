@@ -5,7 +5,7 @@ Adapters in :mod:`sesame.adapters` implement them over boto3; tests use in-memor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeAlias
 
@@ -57,7 +57,9 @@ class Sender(Protocol):
 
 
 class SuppressionList(Protocol):
-    def suppressed(self, alias: str, destinations: Sequence[str], now: datetime) -> dict[str, str]:
-        """The destinations of ``destinations`` that ``alias`` must not forward to at ``now``,
-        each mapped to why: ``bounce``, ``soft-bounce``, ``complaint`` or ``manual``. Raises
-        when the list cannot be read (an infrastructure failure: the forwarder retries)."""
+    def suppressed_by_alias(self, wanted: Mapping[str, Sequence[str]], now: datetime) -> dict[str, dict[str, str]]:
+        """For each alias of ``wanted`` (alias -> its destinations, all of one message), the
+        destinations it must not forward to at ``now``, each mapped to why: ``bounce``,
+        ``soft-bounce``, ``complaint`` or ``manual``; an alias with none may be left out.
+        Asked once per message. Raises when the list cannot be read (an infrastructure
+        failure: the forwarder retries)."""

@@ -1,14 +1,19 @@
-"""The forwarder's aliases in local mode: the real SSM alias store, refreshed when the file changes.
+"""The forwarder's aliases in local mode: written to SSM again when the aliases file changes.
 
 The deployed forwarder caches aliases for ``SESAME_ALIAS_CACHE_SECONDS``; re-reading SSM for
-every message (a cache of 0) would cost a GetParametersByPath per message. Here the store
-caches for a day and is replaced when the aliases file's modification time changes: the
-file is written to SSM again and the next message reads it from there, through the
-function's own (faulty, if asked) SSM client.
+every message (a cache of 0) would cost a GetParametersByPath per message. Here each
+execution environment keeps its SSM alias store for a day
+(:class:`sesame.local.lambdas.container.GenerationAliases`) and makes it again when the
+generation handed along with an event changes. Before each event is handed over,
+:meth:`AliasFile.generation` looks at the aliases file's modification time: on a change it
+loads the file, writes it to SSM and only then moves to the next generation, so the event
+that sees the new generation reads the new aliases from SSM, through the function's own
+(faulty, if asked) SSM client.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +32,7 @@ def mtime(path: Path) -> float:
         return 0.0
 
 
-class FileBackedAliases:
+class AliasFile:
     def __init__(
         self,
         file: Path,
@@ -35,29 +40,30 @@ class FileBackedAliases:
         *,
         ssm_admin: Any,
         alias_path: str,
-        make_store: Callable[[], Any],
         note: Callable[[str], None],
     ) -> None:
         self.file = file
         self.current = current
         self.ssm_admin = ssm_admin
         self.alias_path = alias_path
-        self.make_store = make_store
         self.note = note
         self._mtime = mtime(file)
-        self._store = make_store()
+        self._generation = 0
+        self._lock = threading.Lock()  # one writer to SSM at a time, whichever event comes first
 
-    def load(self) -> AliasConfig:
-        changed = mtime(self.file)
-        if changed != self._mtime:
-            self._mtime = changed
-            try:
-                config = load_aliases_file(self.file)
-            except AliasConfigError as exc:
-                self.note(f"aliases not reloaded, keeping the previous ones: {exc}")
-            else:
-                write_aliases(self.ssm_admin, config, self.alias_path)
-                self.current = config
-                self._store = self.make_store()
-                self.note(f"aliases reloaded from {self.file} ({len(config.table.aliases)} aliases)")
-        return self._store.load()
+    def generation(self) -> int:
+        """The aliases' generation, after writing a changed file to SSM."""
+        with self._lock:
+            changed = mtime(self.file)
+            if changed != self._mtime:
+                self._mtime = changed
+                try:
+                    config = load_aliases_file(self.file)
+                except AliasConfigError as exc:
+                    self.note(f"aliases not reloaded, keeping the previous ones: {exc}")
+                else:
+                    write_aliases(self.ssm_admin, config, self.alias_path)
+                    self.current = config
+                    self._generation += 1
+                    self.note(f"aliases reloaded from {self.file} ({len(config.table.aliases)} aliases)")
+            return self._generation

@@ -37,11 +37,15 @@ class FinalStates:
         self.delivery = delivery
         self._get = get
         self.operator_email = operator_email
+        # message id -> where its index record is mirrored, and the outcomes its line showed
+        self._printed: dict[str, tuple[Path, list[Any] | None]] = {}
 
     def summarize(self, tracked: Tracked) -> dict[str, Any]:
         received = tracked.accepted.received
         record, index_path = self._mirror_index(received.message_id, received.received_at)
         outcomes = list(record.get("outcomes") or []) if record else []
+        _, mirrored = self._index_place(received.message_id, received.received_at)
+        self._printed[received.message_id] = (mirrored, record.get("outcomes") if record else None)
         if record is None and tracked.accepted.events:
             detail = tracked.error or "the forwarder wrote no index record"
             outcomes = [
@@ -82,11 +86,33 @@ class FinalStates:
         names = [message_id, *(i for o in outcomes for i in o.get("ses_message_ids") or ())]
         return list(dict.fromkeys(p for name in names for p in self.delivery.files_for(name)))
 
-    def _mirror_index(self, message_id: str, received_at: datetime) -> tuple[dict[str, Any] | None, Path | None]:
+    def rewritten(self, message_id: str) -> list[dict[str, Any]] | None:
+        """The outcomes of the message's index record as the state folder holds it now, when
+        they differ from those its line showed: ``sesame redrive --local`` ran the message
+        again since (its S3 client mirrors the record it rewrites). None when unchanged."""
+        printed = self._printed.get(message_id)
+        if printed is None:
+            return None
+        path, outcomes = printed
+        try:
+            record = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            return None
+        latest = record.get("outcomes") if isinstance(record, dict) else None
+        if not isinstance(latest, list) or latest == outcomes:
+            return None
+        return [o for o in latest if isinstance(o, dict)]
+
+    def _index_place(self, message_id: str, received_at: datetime) -> tuple[str, Path]:
+        """The S3 key of the message's index record, and where the state folder mirrors it."""
         env = self.env[self.wiring.function_id]
         prefix = env.get(env_names.INDEX_PREFIX, env_names.DEFAULT_INDEX_PREFIX)
         key = f"{prefix}{received_at.astimezone(UTC):%Y/%m/%d}/{message_id}.json"
-        path = self.state.index_path(key, prefix)
+        return key, self.state.index_path(key, prefix)
+
+    def _mirror_index(self, message_id: str, received_at: datetime) -> tuple[dict[str, Any] | None, Path | None]:
+        env = self.env[self.wiring.function_id]
+        key, path = self._index_place(message_id, received_at)
         try:  # mirrored as S3 took it (sesame.local.mirror.StateMirror)
             data: bytes | None = path.read_bytes()
         except FileNotFoundError:  # its PutObject answer was lost, so not seen: read it back

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,15 +39,37 @@ def format_summary(summary: dict[str, Any]) -> str:
     return line
 
 
-def tally(summaries: Iterable[dict[str, Any]]) -> str:
+def tally(
+    summaries: Iterable[dict[str, Any]],
+    rewritten: Callable[[str], list[dict[str, Any]] | None] = lambda _message_id: None,
+) -> str:
+    """The closing line: messages, and their recipients by status. A message ``rewritten``
+    gives newer outcomes for (``sesame redrive --local`` ran it again after its line was
+    printed) counts by those, and the line says how many were redriven."""
     counts: dict[str, int] = {}
-    n = 0
+    n = redriven = 0
     for summary in summaries:
         n += 1
-        for outcome in summary["outcomes"]:
-            counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
+        outcomes = summary["outcomes"]
+        latest = rewritten(summary["message_id"])
+        if latest is not None:
+            redriven += 1
+            outcomes = _with_latest(outcomes, latest)
+        for outcome in outcomes:
+            status = str(outcome.get("status") or "unknown")
+            counts[status] = counts.get(status, 0) + 1
     text = ", ".join(f"{c} {status}" for status, c in sorted(counts.items())) or "none"
-    return f"stopped after {n} message(s); their recipients: {text}"
+    line = f"stopped after {n} message(s); their recipients: {text}"
+    if redriven:
+        line += f"; {redriven} message(s) redriven after their line was printed, counted by the latest outcome"
+    return line
+
+
+def _with_latest(printed: list[dict[str, Any]], latest: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each recipient's latest outcome; a recipient the newer record does not name (one no
+    rule ran the forwarder for) keeps the one its line showed."""
+    newer = {str(o.get("recipient") or "").lower(): o for o in latest}
+    return [o for o in printed if str(o.get("recipient") or "").lower() not in newer] + list(newer.values())
 
 
 def describe(self: LocalStack) -> dict[str, Any]:
@@ -62,7 +84,11 @@ def describe(self: LocalStack) -> dict[str, Any]:
         "account": LOCAL_ACCOUNT,
         "stack_name": w.stack_name,
         "credentials": dict(FAKE_CREDENTIALS),
-        "moto": {"endpoint": self.parts.moto.endpoint, "pid": self.parts.moto.pid},
+        "moto": {
+            "endpoint": self.endpoints["default"],
+            "services": {s: url for s, url in self.endpoints.items() if s not in ("default", "sesv2")},
+            "pids": self.parts.moto.pids,
+        },
         "ses": {"endpoint": self.parts.ses.endpoint if self.parts.ses else None},
         "smtp": {"host": self.options.host, "port": self.smtp_port},
         "bucket": self.forwarder_env.get(env_names.BUCKET),
@@ -103,8 +129,12 @@ def banner(self: LocalStack) -> list[str]:
         lines.append(f"  feedback: SES bounces and complaints -> EventBridge -> {route}")
         lines.append(f"            from bounce@, complaint@, suppressionlist@simulator.amazonses.com"
                      f"{', --feedback ' + marked if marked else ''}{', relay refusals' if opts.relay else ''}")
-    lines.append(f"  AWS:      moto at {self.parts.moto.endpoint} (pid {self.parts.moto.pid}), SES v2 at "
+    served = ", ".join(f"{name.replace('default', 'the rest')} {self.endpoints[name.partition('+')[0]]}"
+                       for name in self.parts.moto.pids)
+    lines.append(f"  AWS:      moto for {served}; SES v2 at "
                  f"{self.parts.ses.endpoint if self.parts.ses else '-'}; fake credentials, no AWS account")
+    lines.append(f"  function: {w.forwarder.logical_id}, up to {len(self.parts.containers)} execution environment(s), "
+                 "a process each, started as mail needs them")
     if opts.faults > 0:
         retries = "" if opts.sdk_retries else ", botocore retries off"
         lines.append(f"  faults:   {opts.faults:g} of AWS calls (seed {opts.fault_seed}{retries}) -> {self.state.faults_log}")

@@ -5,7 +5,8 @@
     SMTP client -> receiving.smtp (SES receiving's SMTP front; rules from template.yaml)
                      | receiving.service stores messages/<id> in the bucket, answers 250,
                      v invokes the forwarder asynchronously (nothing waits for it)
-                   lambdas.async_invoke: HandleEmailFunction's event queue, one container,
+                   lambdas.async_invoke: HandleEmailFunction's event queue, up to
+                     --concurrency execution environments (lambdas.process: a process each),
                      retries with Lambda's delays, the on-failure record to DeadLetterQueue
                      |                                   |
                      v                                   v
@@ -16,8 +17,9 @@
                    feedback: SES event publishing -> aws.eventbridge: the template's rules
                      -> FeedbackQueue -> lambdas.sqs_source: FeedbackEventSource -> FeedbackFunction
                         (SuppressionTable, which the forwarder reads before each send)
-    aws.moto_process: moto in a child process for S3, SSM, SQS, DynamoDB; every client the
-    functions get comes from sesame.aws.make_client, pointed there, with aws.faults' hooks.
+    aws.moto_process: moto in child processes (S3; DynamoDB; SSM, SQS and the rest); every
+    client the functions get comes from sesame.aws.make_client, pointed there, with aws.faults'
+    hooks.
 """
 
 from __future__ import annotations
@@ -34,16 +36,18 @@ from typing import Any, TextIO
 from sesame import config as env_names
 from sesame.core.alias_config import AliasConfig, load_aliases_file
 from sesame.core.aliases import AliasConfigError
-from sesame.local.aliases import CACHE_SECONDS, FileBackedAliases
+from sesame.local.aliases import CACHE_SECONDS, AliasFile
 from sesame.local.aws.clients import FAKE_CREDENTIALS, LocalAws
 from sesame.local.aws.faults import FaultInjector, FaultPlan
-from sesame.local.aws.moto_process import MotoError, MotoProcess
+from sesame.local.aws.moto_process import MotoError, MotoFleet
 from sesame.local.aws.resources import CreatedResources, create_resources, write_aliases
 from sesame.local.aws.eventbridge import EventBus, unsupported_filters
 from sesame.local.cfn import TemplateError
 from sesame.local.feedback import FeedbackLoop
 from sesame.local.lambdas.async_invoke import AsyncEvent, AsyncInvoker
 from sesame.local.lambdas.function import LocalFunction
+from sesame.local.lambdas.process import ProcessContainer
+from sesame.local.lambdas.records import FunctionError, describe_error
 from sesame.local.lambdas.sqs_source import Batch, SqsEventSource
 from sesame.local.final import FinalStates
 from sesame.local.mirror import StateMirror, mirrored_folders
@@ -62,6 +66,10 @@ from sesame.local.tracker import MessageTracker, Tracked
 from sesame.local.wiring import FunctionSpec, Wiring, read_wiring
 
 DEFAULT_OPERATOR = "operator@sesame.localhost"
+# Lambda runs as many environments as the queue needs, up to the account's unreserved
+# concurrency (10 on a new account); four keep a burst of mail moving on a laptop.
+DEFAULT_CONCURRENCY = 4
+MAX_CONCURRENCY = 10
 FEEDBACK_HANDLER = "feedback.app.lambda_handler"
 
 
@@ -96,15 +104,17 @@ class LocalOptions:
     time_scale: float = 0.01  # Lambda's 1- and 2-minute retry delays become 0.6 s and 1.2 s
     operator_email: str = DEFAULT_OPERATOR
     feedback: tuple[str, ...] = ()  # --feedback KIND=ADDRESS[,...]: destinations that bounce or complain
+    concurrency: int = DEFAULT_CONCURRENCY  # the forwarder's execution environments at most
 
 
 @dataclass
 class _Parts:
-    moto: MotoProcess | None = None
+    moto: MotoFleet | None = None
     ses: SesServer | None = None
     delivery: DeliveryAgent | None = None
     faults: FaultInjector | None = None
     functions: list[LocalFunction] = field(default_factory=list)
+    containers: list[ProcessContainer] = field(default_factory=list)
     invoker: AsyncInvoker | None = None
     event_source: SqsEventSource | None = None
     feedback_sources: list[SqsEventSource] = field(default_factory=list)
@@ -192,9 +202,9 @@ class LocalStack:
         self.state.prepare()
         self._reporter = threading.Thread(target=self._report, name="sesame-local-report", daemon=True)
         self._reporter.start()
-        parts.moto = MotoProcess(opts.host, log=self.state.moto_log)
+        parts.moto = MotoFleet(opts.host, log=self.state.moto_log)
         try:
-            moto_endpoint = parts.moto.start()
+            moto_endpoints = parts.moto.start()
         except MotoError as exc:
             raise LocalModeError(str(exc)) from None
         self.outbox = Outbox(opts.outbox)
@@ -216,10 +226,9 @@ class LocalStack:
         parts.ses.start()
         if opts.faults > 0:
             parts.faults = FaultInjector(self.plan, self.state.faults_log)
-        self.aws = aws = LocalAws(
-            wiring.region, moto_endpoint, parts.ses.endpoint, faults=parts.faults, sdk_retries=opts.sdk_retries
-        )
-        self._set_environment(moto_endpoint, wiring.region)
+        self.endpoints = {**moto_endpoints, "sesv2": parts.ses.endpoint}
+        self.aws = aws = LocalAws(wiring.region, self.endpoints, faults=parts.faults, sdk_retries=opts.sdk_retries)
+        self._set_environment(moto_endpoints, wiring.region)
         self.resources = create_resources(wiring, aws, time_scale=opts.time_scale)
         self.env = {lid: wiring.render_env(spec, self.resources.names) for lid, spec in wiring.functions.items()}
         self.mirror = StateMirror(self.state, mirrored_folders(self.state, self.env.values()))
@@ -271,6 +280,8 @@ class LocalStack:
             source.stop()
         for function in parts.functions:
             function.stop()
+        for container in parts.containers:
+            container.stop()
         if self._reporter is not None:
             self._finished.put(None)
             self._reporter.join()
@@ -302,9 +313,10 @@ class LocalStack:
     def failure(self) -> str | None:
         """Why local mode can no longer work (a part it needs has ended), or None."""
         moto = self.parts.moto
-        code = moto.exit_code if moto is not None else None
-        if code is not None:
-            return f"the moto server (pid {moto.pid}) exited with status {code}; see {self.state.moto_log}"  # type: ignore[union-attr]
+        ended = moto.failure() if moto is not None else None
+        if ended is not None:
+            child, code = ended
+            return f"the moto server (pid {child.pid}) exited with status {code}; see {self.state.moto_log}"
         return None
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
@@ -312,12 +324,15 @@ class LocalStack:
         complaint published for its sends has been handled by the feedback function."""
         return self.tracker.wait_idle(timeout) and (self.feedback is None or self.feedback.wait_idle(timeout))
 
-    def _set_environment(self, endpoint: str, region: str) -> None:
-        """A safety net: a client anything builds on its own talks to moto, with fake keys."""
+    def _set_environment(self, endpoints: dict[str, str], region: str) -> None:
+        """A safety net: a client anything builds on its own talks to moto, with fake keys
+        (botocore reads ``AWS_ENDPOINT_URL`` and the service-specific ``AWS_ENDPOINT_URL_<SERVICE>``)."""
+        specific = {f"AWS_ENDPOINT_URL_{s.upper()}": url for s, url in endpoints.items() if s != "default"}
         for name, value in {
             "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
             "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
-            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ENDPOINT_URL": endpoints["default"],
+            **specific,
             "AWS_DEFAULT_REGION": region,
             "AWS_SESSION_TOKEN": None,
             "AWS_PROFILE": None,
@@ -357,25 +372,37 @@ class LocalStack:
         return clients
 
     def _start_forwarder(self, wiring: Wiring) -> None:
-        from sesame.adapters.ssm import SsmAliasStore
-        from sesame.runtime import build_runtime
-
-        assert self.aws is not None and self.aliases is not None
-        spec, env = wiring.forwarder, self.env[wiring.function_id]
-        clients = self._clients(spec)
-        aliases = FileBackedAliases(
+        """HandleEmailFunction: its execution environments (processes, started as a burst
+        needs them; the first one now) behind its asynchronous event queue."""
+        assert self.aws is not None and self.aliases is not None and self.wiring is not None
+        spec = wiring.forwarder
+        self.alias_file = AliasFile(
             self.options.aliases,
             self.aliases,
             ssm_admin=self.aws.admin("ssm"),
             alias_path=self.alias_path,
-            make_store=lambda: SsmAliasStore(clients("ssm"), self.alias_path, CACHE_SECONDS),
             note=self._note,
         )
-        self.alias_store = aliases
-        function = self._function(spec, lambda: build_runtime(env, clients=clients, aliases=aliases))
+        logs = self.err if self.options.verbose else None
+        containers = [
+            ProcessContainer(
+                spec,
+                wiring.region,
+                lambda slot=slot: self._container_settings(spec, "forwarder", slot),
+                logs=logs,
+                log_lock=self._print,
+                generation=self.alias_file.generation,
+            )
+            for slot in range(max(1, min(MAX_CONCURRENCY, self.options.concurrency)))
+        ]
+        self.parts.containers.extend(containers)
+        try:
+            containers[0].start()
+        except FunctionError as exc:
+            raise LocalModeError(f"{spec.logical_id} failed its init phase: {describe_error(exc)}") from None
         retries = self.options.retries if self.options.retries is not None else spec.retry_attempts
         self.parts.invoker = AsyncInvoker(
-            function,
+            containers,
             retry_attempts=retries,
             time_scale=self.options.time_scale,
             on_failure=self._to_failure_destination if spec.on_failure else None,
@@ -383,6 +410,33 @@ class LocalStack:
             on_done=self._forwarder_done,
         )
         self.parts.invoker.start()
+
+    def _container_settings(self, spec: FunctionSpec, runtime: str, slot: int) -> dict[str, Any]:
+        """What execution environment ``slot`` of ``spec`` is started with
+        (:mod:`sesame.local.lambdas.container`)."""
+        assert self.wiring is not None
+        opts, env = self.options, self.env[spec.logical_id]
+        faults = None
+        if self.parts.faults is not None:
+            plan = self.plan
+            # Each environment draws its own faults; a seeded run gives environment n the seed + n.
+            seed = None if plan.seed is None else plan.seed + slot
+            faults = {"rate": plan.rate, "seed": seed, "kinds": list(plan.kinds), "log": str(self.state.faults_log)}
+        level = (env.get("POWERTOOLS_LOG_LEVEL") or "INFO") if opts.verbose else "WARNING"
+        return {
+            "runtime": runtime,
+            "function": {"logical_id": spec.logical_id, "name": spec.name, "handler": spec.handler,
+                         "memory": spec.memory, "timeout": spec.timeout, "arn": spec.arn(self.wiring.region)},
+            "region": self.wiring.region,
+            "env": env,
+            "endpoints": self.endpoints,
+            "sdk_retries": opts.sdk_retries,
+            "log_level": level,
+            "state_dir": str(self.state.root),
+            "mirror": {prefix: str(folder) for prefix, folder in self.mirror.folders.items()},
+            "aliases": {"path": self.alias_path, "cache_seconds": CACHE_SECONDS},
+            "faults": faults,
+        }
 
     def _start_dead_letter(self, wiring: Wiring) -> None:
         from sesame.dead_letter_runtime import build_dead_letter_runtime
@@ -459,7 +513,7 @@ class LocalStack:
     def _forwarder_done(self, item: AsyncEvent, succeeded: bool) -> None:
         error = None
         if not succeeded and item.last is not None and item.last.error is not None:
-            error = f"{type(item.last.error).__name__}: {item.last.error}"
+            error = describe_error(item.last.error)
         report_expected = not succeeded and self.parts.event_source is not None
         self.tracker.invocation_done(_message_id(item.event), error=error, report_expected=report_expected)
 

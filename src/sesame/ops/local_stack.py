@@ -2,7 +2,8 @@
 (``sesame redrive --local``, ``sesame suppressions --local``).
 
 The file is local mode's (written at start, removed at stop): ``region``, ``credentials``
-(the fake ones moto takes), ``moto.endpoint`` (S3, SSM, SQS, DynamoDB), ``ses.endpoint`` (its
+(the fake ones moto takes), ``moto.endpoint`` (the moto serving every service not named in
+``moto.services``, service name -> endpoint: S3 and DynamoDB have one each), ``ses.endpoint`` (its
 SES v2 stand-in), ``bucket``, ``queues`` and ``functions`` keyed by the template's logical
 ids (``{"url", "arn"}`` and ``{"name", "arn", "handler", "environment"}``), ``tables``.
 Clients made here carry Sesame's configuration (:func:`sesame.aws.make_client`) and point
@@ -42,7 +43,8 @@ class LocalStack:
             endpoint = (self.data.get("ses") or {}).get("endpoint")
             if endpoint:
                 return str(endpoint)
-        endpoint = (self.data.get("moto") or {}).get("endpoint")
+        moto = self.data.get("moto") or {}
+        endpoint = (moto.get("services") or {}).get(service) or moto.get("endpoint")
         if not endpoint:
             raise LocalStackError(f"{self.source} names no moto endpoint")
         return str(endpoint)

@@ -2,7 +2,8 @@
 
 A function's clients come from :func:`sesame.aws.make_client`: the timeouts and retries the
 deployed functions use are the ones local mode exercises. They point at the local endpoints
-(SES v2 at the SES stand-in, everything else at the moto child) and carry the fault hooks.
+(SES v2 at the SES stand-in, every other service at the moto child serving it) and carry
+the fault hooks.
 Local mode's own calls (storing received mail, queue polling, reading index records back)
 stand for AWS's side of things and never see faults.
 """
@@ -10,6 +11,7 @@ stand for AWS's side of things and never see faults.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from sesame.aws import ClientFactory, make_client
@@ -23,17 +25,16 @@ class LocalAws:
     def __init__(
         self,
         region: str,
-        moto_endpoint: str,
-        ses_endpoint: str,
+        endpoints: Mapping[str, str],
         *,
         faults: FaultInjector | None = None,
         sdk_retries: bool = True,
     ) -> None:
+        """``endpoints``: service name -> URL, with ``default`` for the services not named."""
         import boto3
 
         self.region = region
-        self.moto_endpoint = moto_endpoint
-        self.ses_endpoint = ses_endpoint
+        self.endpoints = dict(endpoints)
         self.faults = faults
         self.sdk_retries = sdk_retries
         self._session = boto3.session.Session(region_name=region, **FAKE_CREDENTIALS)
@@ -41,7 +42,7 @@ class LocalAws:
         self._lock = threading.Lock()  # a boto3 session is not safe to make clients from concurrently
 
     def endpoint_for(self, service: str) -> str:
-        return self.ses_endpoint if service in ("sesv2", "ses") else self.moto_endpoint
+        return self.endpoints.get(service) or self.endpoints["default"]
 
     def _client(self, service: str, *, retries: bool) -> Any:
         extra: dict[str, Any] = {"s3": {"addressing_style": "path"}} if service == "s3" else {}

@@ -28,13 +28,35 @@ from typing import Any
 from sesame.local.receiving.event import iso_millis
 
 
+class FunctionError(Exception):
+    """An invocation's error as a runtime in another process reported it: ``errorType``,
+    ``errorMessage``, ``stackTrace`` (Lambda developer guide, "Lambda runtime API": invocation
+    error)."""
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        self.payload = {
+            "errorMessage": str(payload.get("errorMessage", "")),
+            "errorType": str(payload.get("errorType", "Unhandled")),
+            "stackTrace": [str(line) for line in payload.get("stackTrace") or []],
+        }
+        super().__init__(self.payload["errorMessage"])
+
+
 def error_payload(error: BaseException) -> dict[str, Any]:
     """What the Python runtime returns for an unhandled exception."""
+    if isinstance(error, FunctionError):
+        return dict(error.payload)
     return {
         "errorMessage": str(error),
         "errorType": type(error).__name__,
         "stackTrace": traceback.format_tb(error.__traceback__),
     }
+
+
+def describe_error(error: BaseException) -> str:
+    """``<errorType>: <errorMessage>``, one line."""
+    payload = error_payload(error)
+    return f"{payload['errorType']}: {payload['errorMessage']}"
 
 
 def on_failure_record(
