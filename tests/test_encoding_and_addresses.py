@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from sesame.core.addresses import envelope_address, is_valid_address, parse_address_list, same_organization
 from sesame.core.encoding import decode_words, encode_parameter, encode_words
+from sesame.core.limits import MAX_MAILBOX_TOKENS
 from sesame.core.event import verdicts_from_headers
 
 
@@ -146,3 +147,81 @@ def test_GIVEN_unterminated_pieces_WHEN_parsed_THEN_reported_not_raised() -> Non
     assert "unterminated-comment" in parse_address_list("Jane (oops <j@x.example>").defects
     assert "unterminated-quoted-string" in parse_address_list('"Jane <j@x.example>').defects
     assert "unterminated-group" in parse_address_list("team: a@x.example, b@x.example").defects
+
+
+def test_GIVEN_more_than_1000_addresses_WHEN_parsed_THEN_the_first_1000_are_read_and_nothing_past_them_counts() -> None:
+    # What follows the 1,000th address is dropped unread: a deep comment or an unterminated
+    # quote there changes nothing, and a 2 MB To costs what its first 1,000 addresses cost.
+    addresses = [f"u{i}@x.example" for i in range(1001)]
+    tail = ", " + "(" * 40 + "deep" + ")" * 40 + ' "unterminated'
+    parsed = parse_address_list(", ".join(addresses) + tail)
+    assert [m.address for m in parsed.mailboxes] == addresses[:1000]
+    assert parsed.defects == ("too-many-addresses",)
+
+
+def test_GIVEN_a_deep_comment_among_the_first_1000_addresses_WHEN_parsed_THEN_the_comments_are_dropped_and_all_read() -> None:
+    parsed = parse_address_list("a@x.example, " + "(" * 40 + "deep" + ")" * 40 + " b@x.example")
+    assert [m.address for m in parsed.mailboxes] == ["a@x.example", "b@x.example"]
+    assert parsed.defects == ("comment-too-deep",)
+
+
+# --- a mailbox too long to be anyone's (MAX_MAILBOX_TOKENS) ---------------------------------
+
+
+def words(count: int) -> str:
+    """``count`` tokens (odd): one-letter words and the single spaces between them."""
+    assert count % 2 == 1
+    return " ".join(["w"] * (count // 2 + 1))
+
+
+def test_GIVEN_a_mailbox_of_exactly_the_token_limit_WHEN_parsed_THEN_it_is_read_as_usual() -> None:
+    # The name's tokens, then 7 for "<", "a", "@", "x", ".", "example", ">".
+    name = words(MAX_MAILBOX_TOKENS - 7)
+    parsed = parse_address_list(f"{name}<a@x.example>, b@x.example")
+    assert [m.address for m in parsed.mailboxes] == ["a@x.example", "b@x.example"]
+    assert parsed.defects == ()
+
+
+def test_GIVEN_a_mailbox_one_token_over_the_limit_WHEN_parsed_THEN_it_is_unusable_and_the_next_one_is_read() -> None:
+    name = words(MAX_MAILBOX_TOKENS - 7)  # and a space before "<": one token more
+    parsed = parse_address_list(f"first@x.example, {name} <a@x.example>, b@x.example")
+    assert [m.address for m in parsed.mailboxes] == ["first@x.example", "", "b@x.example"]
+    assert [m.address for m in parsed.valid_mailboxes] == ["first@x.example", "b@x.example"]
+    assert parsed.defects == ("mailbox-too-long",)
+
+
+def test_GIVEN_a_huge_folded_mailbox_WHEN_parsed_THEN_it_counts_as_one_unusable_address_and_keeps_only_its_start() -> None:
+    huge = "\r\n ".join([" ".join(["a"] * 34)] * 10_000)  # 340,000 words, 700 KB
+    parsed = parse_address_list(f"first@x.example, {huge}, last@x.example")
+    assert [m.address for m in parsed.valid_mailboxes] == ["first@x.example", "last@x.example"]
+    assert len(parsed.mailboxes) == 3
+    assert len(parsed.mailboxes[1].text) < 2 * MAX_MAILBOX_TOKENS  # its first tokens, not 700 KB
+    assert parsed.defects == ("mailbox-too-long",)
+
+
+@pytest.mark.parametrize(
+    ("hidden", "defects"),
+    [
+        ('"in, quotes <evil@evil.example>"', ()),
+        ("(in, a comment <evil@evil.example>)", ()),
+        ("(nested (twice (and, thrice evil@evil.example)))", ()),
+        ("[in, a literal evil@evil.example]", ()),
+        ("=?utf-8?q?encoded,evil@evil.example?=", ()),
+        ('"unterminated, evil@evil.example, ', ()),
+        ("(unterminated, evil@evil.example, ", ("unterminated-comment",)),
+        ("(" * 40 + "deep, evil@evil.example" + ")" * 40, ("comment-too-deep",)),
+    ],
+)
+def test_GIVEN_a_comma_hidden_in_the_skipped_rest_of_a_long_mailbox_WHEN_parsed_THEN_it_ends_nothing(
+    hidden: str, defects: tuple[str, ...]
+) -> None:
+    # The rest of a mailbox over the limit is walked over as the tokenizer cuts it: a comma in
+    # a quoted string, a comment (at any depth), a domain literal or an encoded word is no
+    # separator there either, so no address hidden in one becomes live.
+    parsed = parse_address_list(f"first@x.example, {words(MAX_MAILBOX_TOKENS + 11)} {hidden} tail, last@x.example")
+    found = [m.address for m in parsed.valid_mailboxes]
+    assert "evil@evil.example" not in found
+    assert found[0] == "first@x.example"
+    if not hidden.startswith(('"unterminated', "(unterminated")):
+        assert found == ["first@x.example", "last@x.example"]
+    assert set(parsed.defects) == {"mailbox-too-long", *defects}

@@ -531,6 +531,23 @@ def _nested(depth: int, spaced: bool = False) -> bytes:
 # 510 fields of 1 KB: what comes after them lies past Gmail's 500 KB header-block limit.
 PAST_500_KB = [Field(f"X-Pad-{i}", b" " + b"p" * 990) for i in range(510)]
 
+
+def _thousand_addresses(tag: str) -> tuple[bytes, tuple[str, ...]]:
+    """1,000 addresses on one 36 KB line: over the 32 KB a single field may have, which To
+    and Cc are exempt from."""
+    addresses = tuple(f"{tag}{i:04d}-recipient@bulk{i % 7}.mail.example" for i in range(1000))
+    return b" " + ", ".join(addresses).encode(), addresses
+
+
+def _across_the_block_limit(name: str, count: int) -> list[Field]:
+    """Padding, then an address field of ``count`` addresses folded one a line that starts
+    before the 500 KB read budget and ends after it (the failing example's shape)."""
+    addresses = tuple(f"a{i}@bulk{i % 7}.example" for i in range(count))
+    field = address_field(name, b" " + b", ".join(a.encode() for a in addresses), addresses, fold="spaces")
+    pad = [Field(f"X-Pad-{i}", b" " + b"p" * 990) for i in range(495)]  # 1,003 octets a field with CRLF
+    return [*pad, field]
+
+
 REPRODUCERS: dict[str, tuple[HostileMessage, list[str]]] = {
     "1-nested-comments-in-from": (
         message_from_fields([address_field("From", b" " + _nested(600) + b" <jane@sender.example>", ("jane@sender.example",))]),
@@ -773,6 +790,27 @@ REPRODUCERS: dict[str, tuple[HostileMessage, list[str]]] = {
     "6-reply-to-with-a-stray-semicolon-is-written-again": (
         message_from_fields([address_field("Reply-To", b" ;<0@0.EXAMPLE>", ("0@0.example",))]),
         ["john@example.com"],
+    ),
+    # Found by `SESAME_FUZZ_EXAMPLES=1000 make fuzz`: a To or Cc over 32 KB found past the 500 KB
+    # read budget was dropped whole, and a field straddling the budget lost its last lines.
+    "budget-1000-to-addresses-past-the-block-limit": (
+        message_from_fields(
+            [address_field("From", b" <jane@sender.example>", ("jane@sender.example",)), *PAST_500_KB,
+             address_field("To", *_thousand_addresses("t"))]
+        ),
+        ["john@example.com"],
+    ),
+    "budget-1000-cc-addresses-past-the-block-limit": (
+        message_from_fields(
+            [address_field("From", b" <jane@sender.example>", ("jane@sender.example",)), *PAST_500_KB,
+             address_field("Cc", b" "), address_field("Cc", *_thousand_addresses("c"))]
+        ),
+        ["john@example.com"],
+    ),
+    "budget-825-cc-addresses-across-the-block-limit": (
+        message_from_fields([address_field("From", b" <jane@sender.example>", ("jane@sender.example",)),
+                             *_across_the_block_limit("Cc", 825)]),
+        ["john@example.com", "team@example.com"],
     ),
     "6-from-display-names-the-first-usable-sender": (
         message_from_fields([address_field("From", b" .@M, c@d.example", ("c@d.example",))]),

@@ -27,7 +27,7 @@ from sesame.core.alias_config import parse_aliases_toml
 from sesame.core.bounce import build_dsn
 from sesame.core.event import InboundMail, Verdicts
 from sesame.core.forward import Forwarder
-from sesame.core.limits import MAX_ADDRESSES_PER_FIELD, MAX_FIELDS, MAX_LINE
+from sesame.core.limits import MAX_ADDRESSES_PER_FIELD, MAX_ESSENTIAL_REPEATS, MAX_FIELDS, MAX_LINE
 from sesame.core.message import parse_message
 from sesame.core.outcome import Decision
 from sesame.core.settings import Settings
@@ -307,3 +307,156 @@ def test_GIVEN_rewrite_module_THEN_the_stdlib_header_machinery_is_not_used() -> 
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not any(name == "email" or name.startswith("email.") for name in imported), imported
+
+
+# --- 10. To and Cc addresses lost at the header-block budget (500 KB read) -------------------
+
+# 510 fields of 1 KB: what follows lies past the 500 KB read budget, where only the essential
+# fields are looked for.
+PAST_500_KB = b"".join(b"X-Pad-%03d: %s\r\n" % (i, b"p" * 990) for i in range(510))
+
+
+def addresses_of(copy: bytes, name: str) -> list[str]:
+    message = email.message_from_bytes(copy, policy=email.policy.default)
+    assert len(message.get_all(name) or []) <= 1, f"more than one {name}"
+    return [a.addr_spec for a in message[name].addresses] if message[name] is not None else []
+
+
+def defects_of(report: Any) -> list[tuple[str, str | None]]:
+    return [(d.kind, d.header) for d in report.defects]
+
+
+def recipients(count: int, tag: str = "r") -> list[str]:
+    return [f"{tag}{i:04d}-recipient@bulk{i % 7}.mail.example" for i in range(count)]
+
+
+@pytest.mark.parametrize("name", ["To", "Cc"])
+def test_GIVEN_exactly_1000_addresses_on_a_36_kb_line_past_500_kb_WHEN_forwarded_THEN_the_copy_keeps_all_1000(name: str) -> None:
+    # To and Cc are exempt from the 32 KB a single field may have; the search for essential
+    # fields past the budget applied it anyway and dropped the whole field.
+    wanted = recipients(1000)
+    field = f"{name}: {', '.join(wanted)}\r\n".encode()
+    assert len(field) > 32_000
+    report, sender = forward(b"From: jane@sender.example\r\n" + PAST_500_KB + field + b"\r\nbody", inbound("a1@example.com"))
+    assert report.outcomes[0].status == "forwarded"
+    assert addresses_of(sender.sent[0][0], name) == wanted
+    assert (("header-too-large", name)) not in defects_of(report)
+    assert ("header-block-too-large", None) in defects_of(report)  # the read budget was met
+
+
+def test_GIVEN_825_cc_addresses_folded_across_the_500_kb_budget_WHEN_forwarded_THEN_the_copy_keeps_all_825() -> None:
+    # The read budget was checked at every line: a field it fell in was cut there, silently,
+    # and its last lines (here the last address) were lost.
+    wanted = [f"a{i}@bulk{i % 7}.example" for i in range(825)]
+    cc = b"Cc: " + b",\r\n ".join(a.encode() for a in wanted) + b"\r\n"
+    head = b"From: jane@sender.example\r\n" + b"".join(b"X-Pad-%03d: %s\r\n" % (i, b"p" * 990) for i in range(495))
+    assert len(head) < 500_000 < len(head) + len(cc)
+    report, sender = forward(head + cc + b"\r\nbody", inbound("a1@example.com", "a2@example.com"))
+    assert [o.status for o in report.outcomes] == ["forwarded", "forwarded"]
+    for copy, _, _ in sender.sent:
+        assert addresses_of(copy, "Cc") == wanted
+
+
+def test_GIVEN_an_address_folded_inside_its_domain_at_the_budget_WHEN_forwarded_THEN_it_is_never_shortened() -> None:
+    # Obsolete syntax allows folding between the atoms of a domain (RFC 5322 section 4.4): a
+    # cut at that line break sent "last@bulk", another address.
+    before_fold = b"Cc: first@bulk.example,\r\n last@bulk\r\n"
+    start = b"From: jane@sender.example\r\n"
+    pad = b"X-Pad: " + b"p" * (500_000 - len(start) - len(before_fold) - len(b"X-Pad: \r\n")) + b"\r\n"
+    head = start + pad + before_fold
+    assert len(head) == 500_000  # the line " .example" starts exactly at the budget
+    report, sender = forward(head + b" .example\r\n\r\nbody", inbound("a1@example.com"))
+    assert report.outcomes[0].status == "forwarded"
+    assert addresses_of(sender.sent[0][0], "Cc") == ["first@bulk.example", "last@bulk.example"]
+
+
+def test_GIVEN_1200_to_addresses_past_500_kb_WHEN_forwarded_THEN_the_first_1000_are_kept_and_the_cut_recorded() -> None:
+    wanted = recipients(1200)
+    field = f"To: {', '.join(wanted)}\r\n".encode()
+    report, sender = forward(b"From: jane@sender.example\r\n" + PAST_500_KB + field + b"\r\nbody", inbound("a1@example.com"))
+    assert addresses_of(sender.sent[0][0], "To") == wanted[:MAX_ADDRESSES_PER_FIELD]
+    assert ("too-many-addresses", "To") in defects_of(report)
+
+
+def test_GIVEN_60_copies_of_to_past_500_kb_WHEN_forwarded_THEN_the_first_50_are_merged_and_the_cut_recorded() -> None:
+    copies = b"".join(b"To: copy%02d@x.example\r\n" % i for i in range(60))
+    report, sender = forward(
+        b"From: jane@sender.example\r\nTo: first@x.example\r\n" + PAST_500_KB + copies + b"\r\nbody", inbound("a1@example.com")
+    )
+    kept = addresses_of(sender.sent[0][0], "To")
+    assert kept == ["first@x.example"] + [f"copy{i:02d}@x.example" for i in range(MAX_ESSENTIAL_REPEATS)]
+    assert ("too-many-copies", "To") in defects_of(report)
+
+
+def test_GIVEN_a_to_with_a_nul_and_a_whitespace_only_line_WHEN_forwarded_THEN_its_addresses_are_kept() -> None:
+    # The whitespace-only line was joined to the mended line as received, NUL included, so
+    # the field failed the final check and went: every To address was lost.
+    raw = b"From: jane@sender.example\r\nTo: a@x.example, b\x00@x.example,\r\n \r\n c@x.example\r\nSubject: s\x00t\r\n \r\n\r\nbody"
+    report, sender = forward(raw, inbound("a1@example.com"))
+    copy = sender.sent[0][0]
+    assert addresses_of(copy, "To") == ["a@x.example", "c@x.example"]  # b\x00@x.example is not usable
+    assert b"Subject: " in copy and b"\x00" not in copy
+    assert ("unrepairable-header-dropped", "To") not in defects_of(report)
+
+
+def test_GIVEN_a_to_over_500_kb_WHEN_forwarded_THEN_it_is_cut_there_without_a_shortened_address() -> None:
+    # One copy of To counts toward the header block only, so it is read up to 500,000 bytes;
+    # the address the cut falls in is dropped, never sent shortened.
+    addresses = [f"u{i:05d}@bulk.example" for i in range(30_000)]  # 19 octets and ", ": 630 KB
+    raw = b"From: jane@sender.example\r\nTo: " + ", ".join(addresses).encode() + b"\r\n\r\nbody"
+    report, sender = forward(raw, inbound("a1@example.com"))
+    kept = addresses_of(sender.sent[0][0], "To")
+    assert kept == addresses[:MAX_ADDRESSES_PER_FIELD]
+    assert {("header-too-large", "To"), ("too-many-addresses", "To")} <= set(defects_of(report))
+
+
+def test_GIVEN_few_long_addresses_over_500_kb_WHEN_forwarded_THEN_only_whole_addresses_before_the_cut_are_kept() -> None:
+    names = [f'"{"n" * 990} {i}" <u{i}@bulk.example>' for i in range(600)]  # one a line, about 600 KB
+    raw = b"From: jane@sender.example\r\nTo: " + ",\r\n ".join(names).encode() + b"\r\n\r\nbody"
+    cut_in = next(i for i in range(600) if len(", ".join(names[: i + 1])) > 500_000)  # line endings not counted
+    report, sender = forward(raw, inbound("a1@example.com"))
+    kept = addresses_of(sender.sent[0][0], "To")
+    # The last address read is dropped too: the reader cannot tell that the cut fell between lines.
+    assert kept == [f"u{i}@bulk.example" for i in range(cut_in - 1)]
+    assert ("header-too-large", "To") in defects_of(report)
+
+
+# --- 11. One huge "address", and a field of whitespace-only lines (bench_hostile's shapes) ---
+
+HUGE_MAILBOX = b"\r\n ".join([b" ".join([b"a"] * 34)] * 7_000)  # 238,000 one-letter words, 490 KB
+
+
+@pytest.mark.parametrize("name", ["To", "Cc"])
+def test_GIVEN_one_huge_folded_mailbox_among_addresses_WHEN_forwarded_THEN_it_is_recorded_and_the_others_kept(name: str) -> None:
+    field = name.encode() + b": first@x.example,\r\n " + HUGE_MAILBOX + b",\r\n last@x.example\r\n"
+    report, sender = forward(b"From: jane@sender.example\r\n" + field + b"Subject: s\r\n\r\nbody", inbound("a1@example.com"))
+    assert report.outcomes[0].status == "forwarded"
+    copy = sender.sent[0][0]
+    assert addresses_of(copy, name) == ["first@x.example", "last@x.example"]
+    assert ("mailbox-too-long", name) in defects_of(report)
+    assert len(copy) < 5_000  # the huge "address" is written as a short unusable item, not copied
+
+
+def test_GIVEN_a_reply_to_of_one_huge_mailbox_and_a_usable_one_WHEN_forwarded_THEN_replies_go_to_the_usable_one() -> None:
+    # Reply-To is read up to 32 KB: 10,000 words, then the usable address.
+    huge = b"\r\n ".join([b" ".join([b"a"] * 34)] * 300)
+    raw = b"From: jane@sender.example\r\nReply-To: " + huge + b",\r\n replies@sender.example\r\n\r\nbody"
+    report, sender = forward(raw, inbound("a1@example.com"))
+    assert addresses_of(sender.sent[0][0], "Reply-To") == ["replies@sender.example"]
+    assert {("mailbox-too-long", "Reply-To"), ("reply-to-rewritten", "Reply-To")} <= set(defects_of(report))
+
+
+@pytest.mark.parametrize("name", ["To", "Cc", "Reply-To"])
+def test_GIVEN_an_address_field_of_100000_whitespace_only_lines_WHEN_forwarded_THEN_its_addresses_are_kept(name: str) -> None:
+    # Whitespace-only lines (with a NUL and a CR among them) between two addresses: 200 KB of
+    # them for To and Cc, 20 KB for Reply-To (within its 32 KB). Read as one run, not a line
+    # at a time; each line's white space still counts toward the field's size.
+    lines = 100_000 if name != "Reply-To" else 10_000
+    blank = b"\r\n \t" * (lines - 2) + b"\r\n \x00\r\n \r"
+    field = name.encode() + b": first@x.example," + blank + b"\r\n last@x.example\r\n"
+    head = b"From: jane@sender.example\r\n" + (b"" if name == "To" else b"To: a1@example.com\r\n")
+    report, sender = forward(head + field + b"\r\nbody", inbound("a1@example.com"))
+    assert report.outcomes[0].status == "forwarded"
+    assert addresses_of(sender.sent[0][0], name) == ["first@x.example", "last@x.example"]
+    assert ("whitespace-only-continuation", name) in defects_of(report)
+    assert ("header-too-large", name) not in defects_of(report)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sesame.core.limits import MAX_FIELD_VALUE
 from sesame.core.message import Defect, HeaderField, ParsedMessage, parse_message
 
 
@@ -217,6 +218,45 @@ def test_GIVEN_a_quoted_local_part_folded_over_a_whitespace_only_line_THEN_the_a
     assert parsed.fields[0].text() == '<"  result: "@if.example>'
 
 
+def test_GIVEN_a_mended_line_before_a_whitespace_only_line_THEN_the_field_stays_mended_and_keeps_what_was_written() -> None:
+    """Joined to the line as received, the NUL came back and the field was dropped on output."""
+    parsed = parse_message(b"Subject: a\x00b\r\n \r\n c\r\n\r\n")
+    field = parsed.fields[0]
+    assert field.lines == (b" ab ", b" c")
+    assert field.original == (b" a\x00b ", b" c")
+
+
+def test_GIVEN_whitespace_only_lines_WHEN_parsed_THEN_they_count_toward_the_32_kb_of_a_field() -> None:
+    parsed = parse_message(b"X-A: a\r\n" + b" \r\n" * 40_000 + b"Subject: s\r\n\r\n")
+    assert [f.name for f in parsed.fields] == ["Subject"]
+    assert ("header-too-large", "X-A") in kinds(parsed)
+
+
+def test_GIVEN_a_to_of_whitespace_only_lines_WHEN_parsed_THEN_it_is_read_whole_in_one_line() -> None:
+    """To is exempt from the 32 KB; its white space is kept, joined once, not line by line."""
+    parsed = parse_message(b"To: a@x.example,\r\n" + b" \r\n" * 100_000 + b" b@x.example\r\n\r\n")
+    assert parsed.fields[0].lines == (b" a@x.example," + b" " * 100_000, b" b@x.example")
+
+
+@pytest.mark.parametrize("past_budget", [False, True])
+@pytest.mark.parametrize(("extra", "cut"), [(0, False), (1, True)])
+def test_GIVEN_a_run_of_whitespace_only_lines_WHEN_parsed_THEN_each_counts_its_octets_but_not_its_line_ending(
+    past_budget: bool, extra: int, cut: bool
+) -> None:
+    # A run is read in one match; its size is still what the lines hold, CR LF (or a CR
+    # before it) excluded: " \t" is 2, " \x00\r" is 3 (a NUL and a bare CR count), " " is 1.
+    run = b" \t\r\n" * 1000 + b" \x00\r\r\n" * 1000 + b" \n" * 1000  # 6,000 octets
+    value = b" a@x.example,"
+    fill = b" " + b"f" * (MAX_FIELD_VALUE - len(value) - 6_000 - 1 + extra)  # the field ends at its limit, or one past
+    pad = b"".join(b"X-Pad-%03d: %s\r\n" % (i, b"p" * 990) for i in range(510)) if past_budget else b""
+    raw = b"From: j@x.example\r\n" + pad + b"Reply-To:" + value + b"\r\n" + run + fill + b"\r\n\r\n"
+    field = parse_message(raw).first("Reply-To")
+    assert field is not None
+    assert field.truncated is cut
+    assert field.lines[1:] == (() if cut else (fill,))  # cut where the fill passes the limit
+    assert field.lines[0] == value + b" \t" * 1000 + b" " * 1000 + b" " * 1000  # NUL and CR go, spaces stay
+
+
 def test_GIVEN_whitespace_before_colon_WHEN_parsed_THEN_name_trimmed_and_logged() -> None:
     parsed = parse_message(b"Subject \t: hi\r\n\r\n")
     assert parsed.fields == (HeaderField("Subject", (b" hi",)),)
@@ -274,3 +314,41 @@ def test_GIVEN_large_body_WHEN_parsed_THEN_only_header_lines_become_fields() -> 
     parsed = parse_message(raw)
     assert len(parsed.fields) == 1
     assert parsed.body.nbytes == len(body)
+
+
+# --- budgets ----------------------------------------------------------------------------------
+
+PAD = b"".join(b"X-Pad-%03d: %s\r\n" % (i, b"p" * 900) for i in range(560))  # 511,280 octets
+
+
+def test_GIVEN_a_field_that_starts_before_the_500_kb_budget_WHEN_parsed_THEN_it_is_read_to_its_end() -> None:
+    head = PAD[: PAD.index(b"X-Pad-545")]
+    cc = b"Cc: " + b",\r\n ".join(b"a%d@x.example" % i for i in range(600)) + b"\r\n"
+    assert len(head) < 500_000 < len(head) + len(cc)
+    parsed = parse_message(head + cc + b"X-After: dropped\r\n\r\nbody")
+    (field,) = parsed.get_all("Cc")
+    assert len(field.lines) == 600 and field.lines[-1] == b" a599@x.example"
+    assert parsed.get_all("X-After") == []
+    assert ("header-block-too-large", None) in kinds(parsed)
+
+
+@pytest.mark.parametrize("name", ["To", "Cc", "References"])
+def test_GIVEN_a_field_exempt_from_32_kb_past_the_500_kb_budget_WHEN_parsed_THEN_it_is_recovered_whole(name: str) -> None:
+    value = b" " + b" ".join(b"<%06d@x.example>" % i for i in range(3000))  # 54 KB
+    parsed = parse_message(PAD + name.encode() + b":" + value + b"\r\n\r\nbody")
+    (field,) = parsed.get_all(name)
+    assert field.unfolded == value.strip()
+    assert ("header-too-large", name) not in kinds(parsed)
+
+
+def test_GIVEN_a_subject_over_32_kb_past_the_500_kb_budget_WHEN_parsed_THEN_it_is_cut_there() -> None:
+    parsed = parse_message(PAD + b"Subject: " + b"s" * 40_000 + b"\r\n\r\nbody")
+    (field,) = parsed.get_all("Subject")
+    assert field.size == 32_000 and field.truncated
+    assert ("header-too-large", "Subject") in kinds(parsed)
+
+
+def test_GIVEN_more_than_50_copies_of_cc_past_the_500_kb_budget_WHEN_parsed_THEN_50_are_kept_and_the_rest_recorded() -> None:
+    parsed = parse_message(PAD + b"".join(b"Cc: c%d@x.example\r\n" % i for i in range(70)) + b"\r\nbody")
+    assert [f.unfolded for f in parsed.get_all("Cc")] == [b"c%d@x.example" % i for i in range(50)]
+    assert kinds(parsed).count(("too-many-copies", "Cc")) == 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sesame.core.encoding import decode_words, encode_words, needs_encoding
@@ -25,6 +26,7 @@ from sesame.core.limits import (
     MAX_DISPLAY_NAME,
     MAX_DOMAIN,
     MAX_LOCAL_PART,
+    MAX_MAILBOX_TOKENS,
 )
 
 # Deliberately permissive on the local part (mail in the wild is), strict on shape.
@@ -185,25 +187,64 @@ class _TooDeep(Exception):
     pass
 
 
-def _tokens(text: str, defects: list[str]) -> list[_Token]:
-    tokens: list[_Token] = []
-    position = 0
-    while position < len(text):
+class _Tokens:
+    """The tokens of ``text``, one at a time (the reader stops taking them at its budget), and
+    a fast-forward past the rest of a mailbox too long to read (see :meth:`skip_item`)."""
+
+    def __init__(self, text: str, defects: list[str]) -> None:
+        self.text = text
+        self.defects = defects
+        self.position = 0
+
+    def __iter__(self) -> Iterator[_Token]:
+        return self
+
+    def __next__(self) -> _Token:
+        text, position = self.text, self.position
+        if position >= len(text):
+            raise StopIteration
         match = _TOKEN.match(text, position)
         assert match is not None  # "other" matches any character
         kind = match.lastgroup or "other"
         if kind == "open":
-            end, inner = _comment(text, match.end(), defects)
-            tokens.append(_Token("comment", inner))
-            position = end
-            continue
+            self.position, inner = _comment(text, match.end(), self.defects)
+            return _Token("comment", inner)
         if kind == "encoded":  # one word even with specials inside, as readers decode it
             kind = "atom"
         if kind == "quoted" and not _closed(match.group()):
-            defects.append("unterminated-quoted-string")
-        tokens.append(_Token(kind, match.group()))
-        position = match.end()
-    return tokens
+            self.defects.append("unterminated-quoted-string")
+        self.position = match.end()
+        return _Token(kind, match.group())
+
+    def skip_item(self) -> None:
+        """Move to the next comma outside quoted strings, domain literals and comments (or
+        to the end): the rest of a mailbox over :data:`~sesame.core.limits.MAX_MAILBOX_TOKENS`
+        is not read, only walked over, token by token as the tokenizer would cut it but in
+        C. Only a comment nested three or more levels deep is scanned in Python (at least
+        six octets each), with the same depth limit as everywhere."""
+        text, position = self.text, self.position
+        while True:
+            position = _SKIP_IN_ITEM.match(text, position).end()  # type: ignore[union-attr]  # matches empty
+            if position >= len(text) or text[position] == ",":
+                break
+            position, _ = _comment(text, position + 1, self.defects)  # a "(" _SKIP_IN_ITEM does not read
+        self.position = position
+
+
+# What the tokenizer reads, as one run ending at a comma or at a comment nested deeper than two
+# levels: the same alternatives in the same order (so the same token boundaries, an encoded
+# word holding a comma or a quote included), with comments of up to two levels read here too.
+_SKIP_IN_ITEM = re.compile(
+    r"""(?:[ \t\r\n]++
+      |"(?:[^"\\]++|\\.)*+(?:"|\Z)
+      |\[(?:[^\[\]\\]++|\\.)*+(?:\]|\Z)
+      |\((?:[^()\\]++|\\.|\((?:[^()\\]++|\\.)*+\))*+\)
+      |=\?[^?\s]{1,40}\?[bBqQ]\?[^?\s]*+\?=
+      |[<>:;@.]
+      |[^ \t\r\n"\[\]()<>:;@,.\\]++
+      |[^(,])*+""",
+    re.X | re.S,
+)
 
 
 def _closed(quoted: str) -> bool:
@@ -300,28 +341,44 @@ def _without_comments(text: str) -> str:
 def parse_address_list(text: str) -> AddressList:
     """The mailboxes and groups in an address field's (unfolded) value. Never raises. Past
     :data:`~sesame.core.limits.MAX_COMMENT_DEPTH` levels of comments, the comments are dropped
-    (``comment-too-deep``) and the rest is read."""
+    (``comment-too-deep``) and the rest is read. Reading stops after
+    :data:`~sesame.core.limits.MAX_ADDRESSES_PER_FIELD` addresses (``too-many-addresses``):
+    the text past them is not even tokenized, so a 2 MB To costs what its first 1,000
+    addresses cost. A mailbox past :data:`~sesame.core.limits.MAX_MAILBOX_TOKENS` tokens is
+    unusable (``mailbox-too-long``); the rest of it is walked over, not read, and the
+    addresses after it are read as usual."""
     defects: list[str] = []
     try:
-        tokens = _tokens(text, defects)
+        return _read_items(_Tokens(text, defects), defects)
     except _TooDeep:
         defects = ["comment-too-deep"]
-        tokens = _tokens(_without_comments(text), defects)
+        return _read_items(_Tokens(_without_comments(text), defects), defects)
+
+
+def _read_items(tokens: _Tokens, defects: list[str]) -> AddressList:
     items: list[Mailbox | Group] = []
     count = 0
     group_name: str | None = None
     members: list[Mailbox] = []
     current: list[_Token] = []
     angle = False
+    overlong = False  # the current item passed MAX_MAILBOX_TOKENS: the rest of it was skipped
 
     def finish_item() -> None:
-        nonlocal count
-        if not any(t.kind not in ("ws", "comment") for t in current):
+        nonlocal count, overlong
+        if overlong:
+            # No deliverable mailbox is this long: it counts as one address, unusable, and
+            # keeps its first tokens as its text (rendered like any unusable address).
+            defects.append("mailbox-too-long")
+            mailbox = Mailbox("", "", _written(current))
+            overlong = False
+        elif not any(t.kind not in ("ws", "comment") for t in current):
             current.clear()
             return
-        if not _well_formed(current):
-            defects.append("malformed-mailbox")
-        mailbox = _mailbox(current)
+        else:
+            if not _well_formed(current):
+                defects.append("malformed-mailbox")
+            mailbox = _mailbox(current)
         current.clear()
         count += 1
         if count > MAX_ADDRESSES_PER_FIELD:
@@ -355,6 +412,10 @@ def parse_address_list(text: str) -> AddressList:
                 group_name, members = None, []
                 continue
         current.append(token)
+        if len(current) > MAX_MAILBOX_TOKENS:
+            # Reading it on would cost Python work per token for nothing: walk to its end.
+            tokens.skip_item()
+            overlong, angle = True, False
     if angle:  # "<user@host" and no ">": readers differ on what, if anything, it addresses
         defects.append("unterminated-angle-addr")
     finish_item()
@@ -408,8 +469,12 @@ def _has_at(tokens: list[_Token]) -> bool:
     return any(t.kind == "special" and t.text == "@" for t in tokens)
 
 
+def _written(tokens: list[_Token]) -> str:
+    return "".join(f"({t.text})" if t.kind == "comment" else t.text for t in tokens).strip()
+
+
 def _mailbox(tokens: list[_Token]) -> Mailbox:
-    written = "".join(f"({t.text})" if t.kind == "comment" else t.text for t in tokens).strip()
+    written = _written(tokens)
     open_at = next((i for i, t in enumerate(tokens) if t.kind == "special" and t.text == "<"), None)
     if open_at is not None:
         close_at = next(

@@ -19,7 +19,9 @@ MAX_LINE = 998
 FOLD_AT = 78
 
 # Gmail: "All headers in a single message: 500KB". The header block Sesame sends stays under it;
-# fields read past it are dropped unless they are essential (see ESSENTIAL below).
+# fields read past it are dropped unless they are essential (see ESSENTIAL below). Reading checks
+# it where a field starts: a field that starts before it is read to its end, never cut at one
+# of its line breaks (which could shorten its last address into another, valid one).
 MAX_HEADER_BLOCK = 500_000
 # How far Sesame looks for the end of the header block: four times Gmail's total. A message
 # whose header block has not ended by then is not forwarded (see the policy's
@@ -28,7 +30,8 @@ MAX_HEADER_SCAN = 2_000_000
 # Gmail: "Number of headers per message: 5000".
 MAX_FIELDS = 5_000
 # Gmail: "Any single header: 32KB (value after the colon)", except To, Cc and References,
-# which count only toward the total. A larger field is dropped (Subject: shortened instead).
+# which count only toward the total: one copy of them is read up to MAX_HEADER_BLOCK. A larger
+# field is dropped (Subject, From, Reply-To, To, Cc, References: cut instead).
 MAX_FIELD_VALUE = 32_000
 UNBOUNDED_FIELDS = frozenset({"to", "cc", "references"})
 # Gmail: "Subject: header: 998 characters (after the colon)". A longer Subject is shortened.
@@ -44,13 +47,23 @@ ESSENTIAL = frozenset(
         "content-disposition",
     }
 )
-# How many copies of To or Cc (merged into one field each) are collected past the limits.
+# How many copies of To or Cc (merged into one field each) are collected past the limits; later
+# copies are dropped and recorded ("too-many-copies"). Each is read whole, as within the limits.
 MAX_ESSENTIAL_REPEATS = 50
 
 # Addresses parsed in one address field. Postfix caps address tokens per header at 10,240
 # (header_address_token_limit); a field with more than 1,000 addresses is a mailing list's
-# expansion or an attack, and the rest is dropped with a defect.
+# expansion or an attack, and the rest is dropped with a defect. Counted per field as received:
+# each copy of To or Cc keeps its first 1,000 when the copies are merged.
 MAX_ADDRESSES_PER_FIELD = 1_000
+# Tokens (words, dots and other specials, quoted strings, comments, runs of white space) of one
+# mailbox. RFC 5321 section 4.5.3.1 caps a path at 256 octets and a local part at 64, so the
+# address of any deliverable mailbox is at most 256 tokens even written one octet a token; the
+# other 256 leave room for a display name of a hundred words and more (Sesame shows 64
+# characters of it). Past this, the mailbox is unusable ("mailbox-too-long") and the rest of it
+# is walked over at C speed to the next comma: one "address" of hundreds of thousands of folded
+# words costs what its first 512 tokens cost, and the addresses after it are still read.
+MAX_MAILBOX_TOKENS = 512
 # Comment nesting in an address field. RFC 5322 sets no limit; CPython's recursive parser dies
 # (RecursionError) a few hundred levels down. Sesame's parser is iterative; past 32 levels a
 # field is treated as unparseable, because readers downstream may recurse where Sesame does not.

@@ -49,10 +49,16 @@ _WSP = (0x20, 0x09)
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _OTHER_CONTROL = re.compile(rb"[\x01-\x08\x0a-\x0c\x0e-\x1f\x7f]")
 _REPEATABLE = frozenset({"to", "cc"})  # merged, not de-duplicated
-# Fields over MAX_FIELD_VALUE that are cut rather than dropped: Sesame writes its own version
-# of each (shortened, or rebuilt from the addresses), and without them it would lose who sent
-# the message or what it is about.
-_CUT_NOT_DROPPED = frozenset({"subject", "from", "reply-to"})
+# Fields over their limit that are cut rather than dropped: Sesame writes its own version of
+# each (shortened, or rebuilt from the addresses), and without them it would lose who sent the
+# message, who it went to, or what it is about.
+_CUT_NOT_DROPPED = frozenset({"subject", "from", "reply-to"}) | UNBOUNDED_FIELDS
+
+
+def _value_limit(name: str) -> int:
+    """The most bytes of a field's value that are read: To, Cc and References count only
+    toward the header block (Gmail), so one copy of them is read up to its whole budget."""
+    return MAX_HEADER_BLOCK if name.lower() in UNBOUNDED_FIELDS else MAX_FIELD_VALUE
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ class HeaderField:
     # The lines as received when mending changed them: an address is judged on what was
     # written, so "a\x0bb"@x is unusable rather than quietly becoming "a b"@x.
     original: tuple[bytes, ...] | None = None
-    truncated: bool = False  # cut at MAX_FIELD_VALUE: its last item may be incomplete
+    truncated: bool = False  # cut at its size limit (see _value_limit): its last item may be incomplete
 
     @property
     def key(self) -> str:
@@ -226,11 +232,17 @@ def _read_fields(
     current_size = 0
     oversized = False
     dropping = False  # inside a field that was discarded: its continuation lines go too
+    limit = MAX_FIELD_VALUE  # of the current field's value (see _value_limit)
+    blank_seen = False  # the current field had a whitespace-only line (recorded once)
     budget_end = min(end, position + MAX_HEADER_BLOCK)
     while position < end:
-        if position >= budget_end or len(fields) >= MAX_FIELDS and raw[position] not in _WSP:
+        # The budgets are checked where a field starts: a field begun within them is read to
+        # its end (within its own size budget), never cut at a line break. A cut there could
+        # shorten its last address into another, valid one, and nothing would say so.
+        if (position >= budget_end or len(fields) >= MAX_FIELDS) and raw[position] not in _WSP:
             defects.append(Defect("header-block-too-large" if position >= budget_end else "too-many-header-fields"))
             return _drop_oversized(fields), position
+        line_start = position
         newline = raw.find(b"\n", position, end)
         line_end = end if newline == -1 else newline
         next_position = end if newline == -1 else newline + 1
@@ -244,18 +256,19 @@ def _read_fields(
                 if not dropping:
                     defects.append(Defect("continuation-without-header"))
                 continue
-            if not line.strip(b" \t\r\x00"):
-                defects.append(Defect("whitespace-only-continuation", fields[-1][0]))
-                if current and not oversized:
-                    # The line goes (some readers take it for the blank line ending the
-                    # header block), its white space stays: unfolding keeps every space,
-                    # and inside a quoted string a space is part of an address.
-                    current[-1] = current[-1] + line.replace(b"\x00", b"").replace(b"\r", b"")
+            if oversized:  # the rest of the field goes unread, in one C-speed match
+                position = _continuations_end(raw, position, end)
                 continue
-            if oversized:
-                continue
-            current_size += len(line)
-            if current_size > MAX_FIELD_VALUE and fields[-1][0].lower() not in UNBOUNDED_FIELDS:
+            blank = not line.strip(b" \t\r\x00")
+            if blank:  # with every whitespace-only line after it, in one C-speed match
+                position, size, glue = _blank_run(raw, line_start, end)
+                if not blank_seen:  # once a field: a megabyte of them is one defect
+                    blank_seen = True
+                    defects.append(Defect("whitespace-only-continuation", fields[-1][0]))
+            else:
+                size = len(line)
+            current_size += size  # white space counts toward the field's size too
+            if current_size > limit:
                 oversized = True
                 if fields[-1][0].lower() in _CUT_NOT_DROPPED:
                     truncated.add(id(current))
@@ -263,7 +276,7 @@ def _read_fields(
                     current.clear()
                 defects.append(Defect("header-too-large", fields[-1][0]))
                 continue
-            current.append(_mend(line, fields[-1][0], defects))
+            current.append(glue if blank else _mend(line, fields[-1][0], defects))
             continue
         match = _FIELD_START.match(line)
         if match is None:  # ":" alone: an empty name; CPython skips such a line, and so do we
@@ -274,12 +287,13 @@ def _read_fields(
         if match.group(2):
             defects.append(Defect("whitespace-before-colon", name))
         value = line[match.end() :]
-        current_size, oversized, dropping = len(value), False, False
-        if current_size > MAX_FIELD_VALUE and name.lower() not in UNBOUNDED_FIELDS:
+        current_size, oversized, dropping, limit = len(value), False, False, _value_limit(name)
+        blank_seen = False
+        if current_size > limit:
             oversized = True
             defects.append(Defect("header-too-large", name))
             keep = name.lower() in _CUT_NOT_DROPPED
-            current = [_mend(value[:MAX_FIELD_VALUE], name, defects)] if keep else []
+            current = [_mend(value[:limit], name, defects)] if keep else []
             if keep:
                 truncated.add(id(current))
         else:
@@ -288,17 +302,66 @@ def _read_fields(
     return _drop_oversized(fields), position
 
 
+_CONTINUATION_LINES = re.compile(rb"(?:[ \t][^\n]*+\n)*+")
+
+
+def _continuations_end(raw: Any, position: int, end: int) -> int:
+    """Where the run of continuation lines starting at ``position`` ends."""
+    after = _CONTINUATION_LINES.match(raw, position, end).end()  # type: ignore[union-attr]  # matches empty
+    if after < end and raw[after] in _WSP:  # the last line, without a line ending
+        return end
+    return after
+
+
 def _field(name: str, lines: list[bytes], truncated: bool) -> HeaderField:
-    mended = tuple(line.mended if isinstance(line, _Mended) else line for line in lines)
-    if any(isinstance(line, _Mended) for line in lines):
-        return HeaderField(name, mended, tuple(bytes(line) for line in lines), truncated)
-    return HeaderField(name, mended, None, truncated)
+    """The field from its lines as read: each whitespace-only line joins the line before it
+    (in one join per line, however many there are), and a mended line keeps what was written."""
+    mended: list[list[bytes]] = []
+    original: list[list[bytes]] = []
+    was_mended = False
+    for line in lines:
+        if isinstance(line, _Glue) and mended:
+            mended[-1].append(line)
+            original[-1].append(line)
+            continue
+        if isinstance(line, _Mended):
+            was_mended = True
+            mended.append([line.mended])
+        else:
+            mended.append([line])
+        original.append([bytes(line)])
+    joined = tuple(b"".join(parts) for parts in mended)
+    if was_mended:
+        return HeaderField(name, joined, tuple(b"".join(parts) for parts in original), truncated)
+    return HeaderField(name, joined, None, truncated)
 
 
 class _Mended(bytes):
     """A line as received that mending changed; ``mended`` is what is used."""
 
     mended: bytes
+
+
+class _Glue(bytes):
+    """The white space of a whitespace-only continuation line. The line goes (some readers
+    take it for the blank line ending the header block), its white space stays, joined to the
+    line before: unfolding keeps every space, and inside a quoted string a space is part of an
+    address."""
+
+
+# Whitespace-only continuation lines (NUL and CR count as white space there), the last one
+# maybe without a line ending.
+_BLANK_LINES = re.compile(rb"(?:[ \t][ \t\r\x00]*+(?:\n|\Z))++")
+
+
+def _blank_run(raw: Any, position: int, end: int) -> tuple[int, int, _Glue]:
+    """The run of whitespace-only continuation lines starting at ``position`` (one at least):
+    where it ends, its size as a field's lines count it (line endings excluded), and its white
+    space. Read as one match, so a megabyte of such lines costs no Python work per line."""
+    run_end = _BLANK_LINES.match(raw, position, end).end()  # type: ignore[union-attr]  # the caller saw one
+    run = bytes(raw[position:run_end])
+    size = len(run) - run.count(b"\n") - run.count(b"\r\n") - (run[-1:] == b"\r")  # each line's CR LF or LF
+    return run_end, size, _Glue(run.replace(b"\n", b"").replace(b"\r", b"").replace(b"\x00", b""))
 
 
 def _drop_oversized(fields: list[tuple[str, list[bytes]]]) -> list[tuple[str, list[bytes]]]:
@@ -326,8 +389,9 @@ def _mend(line: bytes, header: str, defects: list[Defect]) -> bytes:
 def _essential_fields(
     raw: Any, position: int, end: int, have: list[tuple[str, list[bytes]]], defects: list[Defect], truncated: set[int]
 ) -> list[tuple[str, list[bytes]]]:
-    """Past the budgets: only the essential fields not already read (To and Cc, which are
-    merged, a bounded number of times), each at most MAX_FIELD_VALUE bytes."""
+    """Past the budgets: only the essential fields not already read, each within its limit
+    (see :func:`_value_limit`). To and Cc, which are merged, are collected
+    MAX_ESSENTIAL_REPEATS times each; further copies are dropped and recorded."""
     seen = {name.lower() for name, _ in have}
     repeats: dict[str, int] = {}
     found: list[tuple[str, list[bytes]]] = []
@@ -336,6 +400,8 @@ def _essential_fields(
         if key in _REPEATABLE:
             repeats[key] = repeats.get(key, 0) + 1
             if repeats[key] > MAX_ESSENTIAL_REPEATS:
+                if repeats[key] == MAX_ESSENTIAL_REPEATS + 1:
+                    defects.append(Defect("too-many-copies", match.group(1).decode("ascii")))
                 continue
         elif key in seen:
             continue
@@ -352,26 +418,39 @@ def _essential_fields(
 def _field_lines(
     raw: Any, position: int, end: int, name: str, defects: list[Defect], truncated: set[int]
 ) -> list[bytes]:
-    """The value lines of one field whose name ends at ``position``, within MAX_FIELD_VALUE
-    (a Subject, From or Reply-To is cut there, anything else dropped)."""
+    """The value lines of one field whose name ends at ``position``, within its limit (see
+    :func:`_value_limit`): a Subject, From, Reply-To, To, Cc or References is cut there,
+    anything else dropped."""
     lines: list[bytes] = []
     total = 0
+    limit = _value_limit(name)
+    blank_seen = False
     while position < end:
         newline = raw.find(b"\n", position, end)
         line_end = end if newline == -1 else newline
         line = bytes(raw[position:line_end]).removesuffix(b"\r")
-        total += len(line)
-        if total > MAX_FIELD_VALUE:
+        blank = bool(lines) and not line.strip(b" \t\r\x00")
+        if blank:  # with every whitespace-only line after it, as for the fields within the budgets
+            next_position, size, glue = _blank_run(raw, position, end)
+        else:
+            next_position, size = (end if newline == -1 else newline + 1), len(line)
+        total += size
+        if total > limit:
             defects.append(Defect("header-too-large", name))
             if name.lower() not in _CUT_NOT_DROPPED:
                 return []
             if not lines:
-                lines.append(_mend(line[:MAX_FIELD_VALUE], name, defects))
+                lines.append(_mend(line[:limit], name, defects))
             truncated.add(id(lines))
             return lines
-        if not lines or line.strip(b" \t\r\x00"):
+        if not blank:
             lines.append(_mend(line, name, defects))
-        position = end if newline == -1 else newline + 1
+        else:
+            if not blank_seen:  # once a field, as for the fields read within the budgets
+                blank_seen = True
+                defects.append(Defect("whitespace-only-continuation", name))
+            lines.append(glue)
+        position = next_position
         if raw[position : position + 1] not in (b" ", b"\t"):
             break
     return lines

@@ -385,7 +385,14 @@ class _Preparer:
         present = [f for f in fields if f.unfolded.strip()]
         if not present:  # only empty copies: keep the first as it is
             return self._checked(name, fields[0].render(self.eol)) if fields else None
-        if all(f.is_ascii and _lines_fit(f) and f.original is None and not parse_address_list(f.text()).defects for f in present):
+        # Each copy is read once (a copy cut for its size: all but its last item); a copy as
+        # received has no mended lines, so its text is what was written.
+        parsed = [_addresses(f) for f in present]
+        clean = (
+            f.is_ascii and _lines_fit(f) and f.original is None and not f.truncated and not p.defects
+            for f, p in zip(present, parsed, strict=True)
+        )
+        if all(clean):
             lines = list(present[0].lines)
             for other in present[1:]:
                 lines.append(b" , " + other.lines[0].lstrip(b" \t"))
@@ -393,10 +400,9 @@ class _Preparer:
             return self._checked(name, HeaderField(name, tuple(lines)).render(self.eol))
         self.defect("8bit-header" if not all(f.is_ascii for f in present) else "line-too-long", name)
         items: list[Mailbox | Group] = []
-        for field in present:
-            parsed = parse_address_list(field.written_text())
-            self._address_defects(parsed, name)
-            items.extend(parsed.items)
+        for addresses in parsed:
+            self._address_defects(addresses, name)
+            items.extend(addresses.items)
         return self._checked(name, self._address_field(name, tuple(items)) if items else None)
 
     def _subject(self, field: HeaderField) -> bytes | None:
