@@ -81,6 +81,12 @@ BUDGET_FIELD_VALUE = 32_000  # octets after the colon, folding included
 BUDGET_UNBOUNDED = frozenset({"to", "cc", "references"})
 BUDGET_MESSAGE_ID = 500
 BUDGET_ADDRESSES = 1_000  # addresses read from one field (To and Cc: after merging)
+# Address tokens read in one whole message (Postfix's header_address_token_limit, per message
+# rather than per field). A token is at least one octet, so a message whose fields hold fewer
+# octets than this cannot reach it; past it, the addresses of every field but the first From
+# (read first, and smaller than this) are only optional. A field with deep comments may be read
+# twice (once more without its comments), so its octets count twice.
+BUDGET_ADDRESS_TOKENS = 100_000
 # Fields with no encoded words (RFC 2047 section 5) that can only be folded at whitespace: a
 # word too long for a 998-octet line (RFC 5322 section 2.1.1) cannot be sent at all.
 UNENCODABLE = frozenset({"message-id", "in-reply-to", "references", "date"})
@@ -227,6 +233,21 @@ class HostileMessage:
     def first(self, name: str) -> Field | None:
         found = self.all(name)
         return found[0] if found else None
+
+    @functools.cached_property
+    def field_octets(self) -> int:
+        """An upper bound of the address tokens a reader may spend on this message."""
+        return sum(
+            max(f.raw_size, len(f.value)) * (2 if f.value.count(b"(") > BUDGET_COMMENT_DEPTH else 1)
+            for f in self.fields
+        )
+
+    def facts(self, field: Field) -> Addresses | None:
+        """``field.facts()``, with the message-wide budget of address tokens applied."""
+        facts = field.facts()
+        if facts is None or self.field_octets <= BUDGET_ADDRESS_TOKENS or field is self.first("From"):
+            return facts
+        return facts.demoted()
 
 
 # --- drawing shortcuts ----------------------------------------------------------------------------

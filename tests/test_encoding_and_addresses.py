@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from sesame.core.addresses import envelope_address, is_valid_address, parse_address_list, same_organization
 from sesame.core.encoding import decode_words, encode_parameter, encode_words
-from sesame.core.limits import MAX_MAILBOX_TOKENS
+from sesame.core.limits import MAX_ADDRESS_TOKENS_PER_MESSAGE, MAX_MAILBOX_TOKENS
 from sesame.core.event import verdicts_from_headers
 
 
@@ -225,3 +225,72 @@ def test_GIVEN_a_comma_hidden_in_the_skipped_rest_of_a_long_mailbox_WHEN_parsed_
     if not hidden.startswith(('"unterminated', "(unterminated")):
         assert found == ["first@x.example", "last@x.example"]
     assert set(parsed.defects) == {"mailbox-too-long", *defects}
+
+
+# --- the message-wide budget of address tokens (MAX_ADDRESS_TOKENS_PER_MESSAGE) -------------
+
+
+def test_GIVEN_a_budget_ending_inside_an_address_WHEN_parsed_THEN_the_addresses_before_it_are_kept_and_it_is_dropped() -> None:
+    # "a@x.example, " is 7 tokens (a @ x . example , space); a budget of 16 ends inside
+    # "longer.local@x.example", which read on would be "longer@..."-like: never kept shortened.
+    parsed = parse_address_list("a@x.example, b@x.example, longer.local@x.example, c@x.example", token_budget=16)
+    assert [m.address for m in parsed.mailboxes] == ["a@x.example", "b@x.example"]
+    assert parsed.defects == ("address-tokens-exhausted",)
+    assert parsed.tokens == 16
+
+
+def test_GIVEN_a_budget_that_covers_the_field_exactly_WHEN_parsed_THEN_nothing_is_recorded() -> None:
+    text = "a@x.example, b@x.example  "
+    parsed = parse_address_list(text, token_budget=13)  # 13 tokens, then only trailing white space
+    assert [m.address for m in parsed.mailboxes] == ["a@x.example", "b@x.example"]
+    assert parsed.defects == ()
+
+
+def test_GIVEN_no_budget_left_WHEN_a_field_is_parsed_THEN_nothing_is_read_and_it_is_recorded() -> None:
+    parsed = parse_address_list("a@x.example", token_budget=0)
+    assert parsed.items == ()
+    assert parsed.defects == ("address-tokens-exhausted",)
+    assert parsed.tokens == 0
+    assert parse_address_list("  ", token_budget=0).defects == ()  # nothing there to miss
+
+
+def test_GIVEN_a_budget_ending_inside_a_group_WHEN_parsed_THEN_its_members_read_so_far_are_kept() -> None:
+    parsed = parse_address_list("team: a@x.example, b@x.example, c@x.example; d@x.example", token_budget=12)
+    assert [m.address for m in parsed.mailboxes] == ["a@x.example"]
+    assert parsed.items[0].display_name == "team"  # type: ignore[union-attr]
+    assert parsed.defects == ("address-tokens-exhausted",)
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    ['"quoted, evil@evil.example"', "(comment, evil@evil.example)", "<evil@evil.example"],
+)
+def test_GIVEN_a_budget_ending_where_an_address_is_hidden_WHEN_parsed_THEN_it_is_not_made_live(hidden: str) -> None:
+    # However the budget falls, the tokenizer's boundaries hold: a quoted string or a comment
+    # is one token, and the item the budget ends in is dropped whole.
+    text = f"a@x.example, name {hidden} tail, last@x.example"
+    for budget in range(0, 40):
+        found = [m.address for m in parse_address_list(text, token_budget=budget).valid_mailboxes]
+        assert "evil@evil.example" not in found
+        assert found in ([], ["a@x.example"], ["a@x.example", "last@x.example"])
+
+
+def test_GIVEN_deep_comments_and_a_small_budget_WHEN_parsed_THEN_the_reread_is_within_the_same_budget() -> None:
+    deep = "(" * 40 + "deep" + ")" * 40
+    text = f"{deep} a@x.example, " + ", ".join(f"u{i}@x.example" for i in range(1_000))
+    parsed = parse_address_list(text, token_budget=200)
+    found = [m.address for m in parsed.mailboxes]
+    assert found[0] == "a@x.example"
+    assert found == ["a@x.example"] + [f"u{i}@x.example" for i in range(len(found) - 1)]
+    assert 20 < len(found) < 40
+    assert set(parsed.defects) == {"comment-too-deep", "address-tokens-exhausted"}
+    assert parsed.tokens <= 200
+
+
+def test_GIVEN_the_default_budget_WHEN_a_legitimate_field_of_1000_addresses_is_parsed_THEN_it_is_far_from_it() -> None:
+    # 1,000 addresses written as large lists write them: about 15 tokens each.
+    text = ", ".join(f'"Lastname{i}, First" <first.last{i}@mail.example.org>' for i in range(1_000))
+    parsed = parse_address_list(text)
+    assert len(parsed.valid_mailboxes) == 1_000
+    assert parsed.defects == ()
+    assert parsed.tokens * 4 < MAX_ADDRESS_TOKENS_PER_MESSAGE

@@ -237,7 +237,7 @@ def expected_reply_to(message: HostileMessage) -> list[tuple[frozenset[str], fro
     alternatives: list[tuple[frozenset[str], frozenset[str]]] = []
     candidates = [f for f in message.all("Reply-To")] + message.all("From")[:1]
     for f in candidates:
-        facts = f.facts() or Addresses()
+        facts = message.facts(f) or Addresses()
         if facts.required:
             alternatives.append((frozenset(facts.required), frozenset(facts.required + facts.optional)))
             return alternatives
@@ -287,7 +287,7 @@ def check_from(out: Output, message: HostileMessage, alias: str, reread: email.m
     assert address.rpartition("@")[2] == alias.rpartition("@")[2].lower()
     assert alias.lower() in [v.lower() for v in out.values(MARKER)], f"marker: no {MARKER} naming {alias}"
     first = message.first("From")
-    facts = first.facts() if first is not None else None
+    facts = message.facts(first) if first is not None else None
     if facts is not None and facts.required and not facts.optional:
         sender = facts.required[0]
         # Quotes may be shown as apostrophes (a display name cannot hold them), so neither counts.
@@ -311,7 +311,7 @@ def check_fields(out: Output, message: HostileMessage) -> None:
         if any(not f.over_budget or name == "subject" for f in message.all(name)):
             assert name in counts, f"lost: {name} was in the input"
     for name in ("to", "cc"):
-        in_order = [a for f in message.all(name) for a in (f.facts() or Addresses()).required]
+        in_order = [a for f in message.all(name) for a in (message.facts(f) or Addresses()).required]
         required = set(in_order[:BUDGET_ADDRESSES])
         if not required:
             continue
@@ -378,7 +378,7 @@ def bounce_forbidden(message: HostileMessage) -> str | None:
     if envelope.dmarc == "FAIL":
         return "DMARC failed"
     first = message.first("From")
-    from_domains = {a.rpartition("@")[2] for a in ((first.facts() or Addresses()).required if first else ())}
+    from_domains = {a.rpartition("@")[2] for a in ((message.facts(first) or Addresses()).required if first else ())}
     aligned = any(_organization(d) == _organization(domain) for d in from_domains)
     if envelope.spf != "PASS" and not (envelope.dmarc == "PASS" and aligned):
         return "sender not authenticated"

@@ -27,7 +27,13 @@ from sesame.core.alias_config import parse_aliases_toml
 from sesame.core.bounce import build_dsn
 from sesame.core.event import InboundMail, Verdicts
 from sesame.core.forward import Forwarder
-from sesame.core.limits import MAX_ADDRESSES_PER_FIELD, MAX_ESSENTIAL_REPEATS, MAX_FIELDS, MAX_LINE
+from sesame.core.limits import (
+    MAX_ADDRESS_TOKENS_PER_MESSAGE,
+    MAX_ADDRESSES_PER_FIELD,
+    MAX_ESSENTIAL_REPEATS,
+    MAX_FIELDS,
+    MAX_LINE,
+)
 from sesame.core.message import parse_message
 from sesame.core.outcome import Decision
 from sesame.core.settings import Settings
@@ -460,3 +466,55 @@ def test_GIVEN_an_address_field_of_100000_whitespace_only_lines_WHEN_forwarded_T
     assert addresses_of(sender.sent[0][0], name) == ["first@x.example", "last@x.example"]
     assert ("whitespace-only-continuation", name) in defects_of(report)
     assert ("header-too-large", name) not in defects_of(report)
+
+
+# --- 12. A message-wide budget of address tokens (bench_hostile's token-copies shapes) ---------
+
+# 493 tokens (243 one-letter words, the spaces between them, "<", the address, ">"), 495 with
+# the comma and folding after it: under the 512 a mailbox may have, so each one is read whole.
+LONG_NAMED = [b" ".join([b"a"] * 243) + b" <m%d@x.example>" % i for i in range(1_000)]
+
+
+def token_copies(name: bytes, copies: int = 3) -> bytes:
+    field = name + b": " + b",\r\n ".join(LONG_NAMED) + b"\r\n"
+    return field * copies
+
+
+@pytest.mark.parametrize("name", ["To", "Cc"])
+def test_GIVEN_three_copies_of_1000_mailboxes_of_500_tokens_WHEN_forwarded_THEN_the_budget_stops_reading_and_is_recorded(name: str) -> None:
+    head = b"From: jane@sender.example\r\n" + (b"" if name == "To" else b"To: a1@example.com\r\n")
+    raw = head + token_copies(name.encode()) + b"Subject: s\r\n\r\nbody"
+    report, sender = forward(raw, inbound("a1@example.com"))
+    assert report.outcomes[0].status == "forwarded"  # still forwarded
+    copy = sender.sent[0][0]
+    kept = addresses_of(copy, name)
+    # The first addresses, in order, each whole: the one the budget ended in is dropped.
+    assert kept == [f"m{i}@x.example" for i in range(len(kept))]
+    assert abs(len(kept) - MAX_ADDRESS_TOKENS_PER_MESSAGE // 495) <= 2
+    assert ("address-tokens-exhausted", name) in defects_of(report)
+    assert len(copy) < 100_000  # written again from the addresses read, never copied raw
+
+
+def test_GIVEN_the_budget_spent_on_to_WHEN_forwarded_THEN_a_later_cc_is_not_read_and_from_and_reply_to_still_work() -> None:
+    raw = (
+        b"From: Jane <jane@sender.example>\r\nReply-To: replies@sender.example\r\n"
+        + token_copies(b"To", copies=1)
+        + b"Cc: late@x.example\r\nSubject: s\r\n\r\nbody"
+    )
+    report, sender = forward(raw, inbound("a1@example.com"))
+    copy = sender.sent[0][0]
+    assert addresses_of(copy, "Reply-To") == ["replies@sender.example"]  # read before To
+    assert addresses_of(copy, "To")[:1] == ["m0@x.example"]
+    assert "late@x.example" not in addresses_of(copy, "Cc")
+    assert {("address-tokens-exhausted", "To"), ("address-tokens-exhausted", "Cc")} <= set(defects_of(report))
+
+
+def test_GIVEN_many_reply_to_copies_of_tiny_tokens_WHEN_forwarded_THEN_the_budget_bounds_them_and_replies_go_to_the_sender() -> None:
+    # Each Reply-To (within its 32 KB) holds no usable address, so each would be read in turn:
+    # 900 items of 15 one-letter words, about 28,000 tokens a copy.
+    useless = b"Reply-To: " + b",\r\n ".join([b" ".join([b"a"] * 15)] * 900) + b"\r\n"
+    raw = b"From: jane@sender.example\r\nTo: a1@example.com\r\n" + useless * 15 + b"Subject: s\r\n\r\nbody"
+    report, sender = forward(raw, inbound("a1@example.com"))
+    assert report.outcomes[0].status == "forwarded"
+    assert addresses_of(sender.sent[0][0], "Reply-To") == ["jane@sender.example"]
+    assert ("address-tokens-exhausted", "Reply-To") in defects_of(report)

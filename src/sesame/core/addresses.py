@@ -4,8 +4,10 @@
 strings, domain literals, obsolete routes, RFC 2047 display names) the way mail in the wild
 writes it, in one pass with no recursion: the stdlib's parser recurses once per nested comment
 and dies on a 1 KB From (RecursionError). Its work is linear in the field and bounded by
-:data:`~sesame.core.limits.MAX_ADDRESSES_PER_FIELD` and
-:data:`~sesame.core.limits.MAX_COMMENT_DEPTH`; what it cannot read it reports as a defect kind.
+:data:`~sesame.core.limits.MAX_ADDRESSES_PER_FIELD`,
+:data:`~sesame.core.limits.MAX_MAILBOX_TOKENS` and :data:`~sesame.core.limits.MAX_COMMENT_DEPTH`,
+and by a token budget its caller shares out across a message (each call says how many tokens
+it read, see :attr:`AddressList.tokens`); what it cannot read it reports as a defect kind.
 
 :func:`is_valid_address` is the one check every address Sesame writes (From, Reply-To, a
 bounce's recipient) passes first.
@@ -16,11 +18,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from sesame.core.encoding import decode_words, encode_words, needs_encoding
 from sesame.core.limits import (
     MAX_ADDRESS,
+    MAX_ADDRESS_TOKENS_PER_MESSAGE,
     MAX_ADDRESSES_PER_FIELD,
     MAX_COMMENT_DEPTH,
     MAX_DISPLAY_NAME,
@@ -149,6 +153,7 @@ class Group:
 class AddressList:
     items: tuple[Mailbox | Group, ...]
     defects: tuple[str, ...] = ()
+    tokens: int = 0  # tokens read, to be taken off what is left of the message's budget
 
     @property
     def mailboxes(self) -> tuple[Mailbox, ...]:
@@ -177,8 +182,7 @@ _TOKEN = re.compile(
 _COMMENT_PART = re.compile(r"[^()\\]++|\\.|[()]|\\\Z", re.S)
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):  # a tuple: made once per token, at a third of a frozen dataclass's cost
     kind: str  # ws, quoted, literal, comment, special, atom, other
     text: str  # as written (a comment: its text without the outer parentheses)
 
@@ -187,34 +191,51 @@ class _TooDeep(Exception):
     pass
 
 
-class _Tokens:
-    """The tokens of ``text``, one at a time (the reader stops taking them at its budget), and
-    a fast-forward past the rest of a mailbox too long to read (see :meth:`skip_item`)."""
+_ONLY_WHITE_SPACE = re.compile(r"[ \t\r\n]*+\Z")
 
-    def __init__(self, text: str, defects: list[str]) -> None:
+
+class _Tokens:
+    """The tokens of ``text``, one at a time, at most ``budget`` of them, and a fast-forward
+    past the rest of a mailbox too long to read (see :meth:`skip_item`). When the budget runs
+    out with more than white space left, or ``text`` was itself cut (``cut``), ``exhausted``
+    is set: the reader must then drop the item it was in the middle of."""
+
+    def __init__(self, text: str, defects: list[str], budget: int, cut: bool = False) -> None:
         self.text = text
         self.defects = defects
         self.position = 0
+        self.budget = budget
+        self.count = 0  # tokens given out
+        self.cut = cut
+        self.exhausted = False
 
     def __iter__(self) -> Iterator[_Token]:
-        return self
-
-    def __next__(self) -> _Token:
-        text, position = self.text, self.position
-        if position >= len(text):
-            raise StopIteration
-        match = _TOKEN.match(text, position)
-        assert match is not None  # "other" matches any character
-        kind = match.lastgroup or "other"
-        if kind == "open":
-            self.position, inner = _comment(text, match.end(), self.defects)
-            return _Token("comment", inner)
-        if kind == "encoded":  # one word even with specials inside, as readers decode it
-            kind = "atom"
-        if kind == "quoted" and not _closed(match.group()):
-            self.defects.append("unterminated-quoted-string")
-        self.position = match.end()
-        return _Token(kind, match.group())
+        # A generator, not __next__: resuming one costs a fraction of a method call, and
+        # this runs once per token. It reads self.position each time: skip_item moves it.
+        text, size, match_token, new = self.text, len(self.text), _TOKEN.match, tuple.__new__
+        while True:
+            position = self.position
+            if position >= size:
+                self.exhausted = self.exhausted or self.cut
+                return
+            if self.count >= self.budget:
+                if self.cut or not _ONLY_WHITE_SPACE.match(text, position):
+                    self.exhausted = True
+                return
+            self.count += 1
+            match = match_token(text, position)
+            assert match is not None  # "other" matches any character
+            kind = match.lastgroup or "other"
+            if kind == "open":
+                self.position, inner = _comment(text, match.end(), self.defects)
+                yield new(_Token, ("comment", inner))
+                continue
+            if kind == "encoded":  # one word even with specials inside, as readers decode it
+                kind = "atom"
+            elif kind == "quoted" and not _closed(match.group()):
+                self.defects.append("unterminated-quoted-string")
+            self.position = match.end()
+            yield new(_Token, (kind, match.group()))
 
     def skip_item(self) -> None:
         """Move to the next comma outside quoted strings, domain literals and comments (or
@@ -313,13 +334,19 @@ def strip_comments(text: str) -> str:
     return "".join(out)
 
 
-def _without_comments(text: str) -> str:
+def _without_comments(text: str, budget: int) -> tuple[str, int, bool]:
     """``text`` with each comment (at any depth) replaced by a space, found by the same
     tokenizer that reads the addresses, so both agree on where quoted strings are (a
-    backslash outside quotes escapes nothing). Linear; what was in a comment stays out."""
+    backslash outside quotes escapes nothing). Linear; what was in a comment stays out. At
+    most ``budget`` tokens are read: returns the text, the tokens read, and whether it was
+    cut there (its last item may then be shortened)."""
     out: list[str] = []
     position = 0
+    count = 0
     while position < len(text):
+        if count >= budget:
+            return "".join(out), count, not _ONLY_WHITE_SPACE.match(text, position)
+        count += 1
         match = _TOKEN.match(text, position)
         assert match is not None  # "other" matches any character
         if match.lastgroup != "open":
@@ -335,10 +362,10 @@ def _without_comments(text: str) -> str:
                 position = part.end()
                 break
         out.append(" ")
-    return "".join(out)
+    return "".join(out), count, False
 
 
-def parse_address_list(text: str) -> AddressList:
+def parse_address_list(text: str, token_budget: int = MAX_ADDRESS_TOKENS_PER_MESSAGE) -> AddressList:
     """The mailboxes and groups in an address field's (unfolded) value. Never raises. Past
     :data:`~sesame.core.limits.MAX_COMMENT_DEPTH` levels of comments, the comments are dropped
     (``comment-too-deep``) and the rest is read. Reading stops after
@@ -346,13 +373,25 @@ def parse_address_list(text: str) -> AddressList:
     the text past them is not even tokenized, so a 2 MB To costs what its first 1,000
     addresses cost. A mailbox past :data:`~sesame.core.limits.MAX_MAILBOX_TOKENS` tokens is
     unusable (``mailbox-too-long``); the rest of it is walked over, not read, and the
-    addresses after it are read as usual."""
+    addresses after it are read as usual.
+
+    At most ``token_budget`` tokens are read (what is left of the message's
+    :data:`~sesame.core.limits.MAX_ADDRESS_TOKENS_PER_MESSAGE`; the result's ``tokens`` says
+    how many were). When it runs out, the item being read is dropped (its end was not seen,
+    so it may be a shortened address, another one), the items read before it are kept, and
+    ``address-tokens-exhausted`` is recorded. Dropping deep comments reads the field a
+    second time, within what is left of the same budget."""
     defects: list[str] = []
+    tokens = _Tokens(text, defects, max(0, token_budget))
     try:
-        return _read_items(_Tokens(text, defects), defects)
+        return _read_items(tokens, defects)
     except _TooDeep:
+        spent = tokens.count
+        left = max(0, token_budget - spent)
+        stripped, strip_count, cut = _without_comments(text, left)
         defects = ["comment-too-deep"]
-        return _read_items(_Tokens(_without_comments(text), defects), defects)
+        result = _read_items(_Tokens(stripped, defects, left, cut), defects)
+        return replace(result, tokens=spent + max(strip_count, result.tokens))
 
 
 def _read_items(tokens: _Tokens, defects: list[str]) -> AddressList:
@@ -385,38 +424,56 @@ def _read_items(tokens: _Tokens, defects: list[str]) -> AddressList:
             return
         (members if group_name is not None else items).append(mailbox)
 
+    keep = current.append
     for token in tokens:
         if count > MAX_ADDRESSES_PER_FIELD:
             break
-        if token.kind == "other":  # a backslash or bracket outside quotes: no reader agrees on it
+        kind = token.kind
+        if kind == "atom" or kind == "ws":  # most tokens: nothing to decide
+            keep(token)
+            if len(current) > MAX_MAILBOX_TOKENS:
+                tokens.skip_item()  # reading it on would cost Python work per token for nothing
+                overlong, angle = True, False
+            continue
+        if kind == "other":  # a backslash or bracket outside quotes: no reader agrees on it
             defects.append("invalid-character")
-        if token.kind == "special":
-            if token.text == "<":
+        elif kind == "special":
+            text = token.text
+            if text == "<":
                 if angle:
                     defects.append("nested-angle-addr")
                 angle = True
-            elif token.text == ">":
+            elif text == ">":
                 if not angle:
                     defects.append("stray-angle-bracket")
                 angle = False
-            elif not angle and token.text == ",":
+            elif not angle and text == ",":
                 finish_item()
                 continue
-            elif not angle and token.text == ":" and group_name is None and not _has_at(current):
+            elif not angle and text == ":" and group_name is None and not _has_at(current):
                 group_name = _phrase(current)
                 current.clear()
                 continue
-            elif not angle and token.text == ";" and group_name is not None:
+            elif not angle and text == ";" and group_name is not None:
                 finish_item()
                 items.append(Group(group_name, tuple(members)))
                 group_name, members = None, []
                 continue
-        current.append(token)
+        keep(token)
         if len(current) > MAX_MAILBOX_TOKENS:
             # Reading it on would cost Python work per token for nothing: walk to its end.
             tokens.skip_item()
             overlong, angle = True, False
-    if angle:  # "<user@host" and no ">": readers differ on what, if anything, it addresses
+    if tokens.exhausted:
+        # The budget ran out inside the item being read: its end was never seen, so what was
+        # read of it may be a shortened address (another one). It goes; the items before stay.
+        defects.append("address-tokens-exhausted")
+        current.clear()
+        overlong = False
+        if group_name is not None:
+            items.append(Group(group_name, tuple(members)))
+            group_name = None
+    if angle and not tokens.exhausted:  # "<user@host" and no ">": readers differ on what it addresses
         defects.append("unterminated-angle-addr")
     finish_item()
     if group_name is not None:
@@ -424,7 +481,7 @@ def _read_items(tokens: _Tokens, defects: list[str]) -> AddressList:
         items.append(Group(group_name, tuple(members)))
     if count > MAX_ADDRESSES_PER_FIELD:
         defects.append("too-many-addresses")
-    return AddressList(tuple(items), tuple(dict.fromkeys(defects)))
+    return AddressList(tuple(items), tuple(dict.fromkeys(defects)), tokens.count)
 
 
 _WORDS = ("atom", "quoted")

@@ -64,6 +64,21 @@ MAX_ADDRESSES_PER_FIELD = 1_000
 # is walked over at C speed to the next comma: one "address" of hundreds of thousands of folded
 # words costs what its first 512 tokens cost, and the addresses after it are still read.
 MAX_MAILBOX_TOKENS = 512
+# Tokens (as above) the address reader reads in one message, all its address fields and copies
+# together. Postfix bounds the same work per header field (postconf(5),
+# header_address_token_limit, default 10,240 tokens: "Information that exceeds the limit is
+# discarded"); per field is not enough here, because up to MAX_ESSENTIAL_REPEATS copies of To
+# and of Cc are read, each up to MAX_ADDRESSES_PER_FIELD mailboxes of up to MAX_MAILBOX_TOKENS
+# tokens: 1,000 mailboxes of 500 tokens in three To copies cost a second of Python. How the
+# number was chosen: the real mail in tests/fixtures/realworld uses at most 61 address tokens
+# in a whole message and 17 in one mailbox (display name included); Google Workspace takes at
+# most 2,000 recipients in one message ("Gmail sending limits in Google Workspace"), so a
+# legitimate message lists at most about 2,000 x 20 = 40,000 tokens. 100,000 is two and a half
+# times that and about 0.1 s of Python; it is also more than any one From can hold
+# (MAX_FIELD_VALUE octets, a token at least one octet), so the From, read first, is never cut.
+# Past it, the rest of the field being read is not read, nor the address fields after it
+# ("address-tokens-exhausted"); each is written again from the addresses read before the cut.
+MAX_ADDRESS_TOKENS_PER_MESSAGE = 100_000
 # Comment nesting in an address field. RFC 5322 sets no limit; CPython's recursive parser dies
 # (RecursionError) a few hundred levels down. Sesame's parser is iterative; past 32 levels a
 # field is treated as unparseable, because readers downstream may recurse where Sesame does not.

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sesame.core.addresses import (
     AddressList,
@@ -53,6 +53,7 @@ from sesame.core.limits import (
     ESSENTIAL,
     FOLD_AT,
     MAX_ADDRESS,
+    MAX_ADDRESS_TOKENS_PER_MESSAGE,
     MAX_COMMENT_DEPTH,
     MAX_DISPLAY_NAME,
     MAX_FIELDS,
@@ -205,6 +206,16 @@ class _Preparer:
         self.eol = parsed.eol
         self.linesep = parsed.eol.decode()
         self.defects: list[Defect] = list(parsed.defects)
+        # Shared by every address field read for this message, in the order they are read
+        # (From first, then the fields in order, all copies of To or Cc where the first is).
+        self.address_tokens_left = MAX_ADDRESS_TOKENS_PER_MESSAGE
+
+    def addresses(self, field: HeaderField) -> AddressList:
+        """The addresses of ``field`` (see :func:`_addresses`), read within what is left of the
+        message's address token budget, which they are taken off."""
+        parsed = _addresses(field, self.address_tokens_left)
+        self.address_tokens_left = max(0, self.address_tokens_left - parsed.tokens)
+        return parsed
 
     def defect(self, kind: str, header: str | None = None) -> None:
         self.defects.append(Defect(kind, header))
@@ -291,7 +302,7 @@ class _Preparer:
         usable or not)."""
         named: Mailbox | None = None
         if from_fields:
-            parsed = _addresses(from_fields[0])
+            parsed = self.addresses(from_fields[0])
             self._address_defects(parsed, "From")
             # Named in our From: the first usable sender, else the first one written.
             named = next(iter(parsed.valid_mailboxes), None) or next((m for m in parsed.mailboxes if "@" in m.address), None)
@@ -321,7 +332,7 @@ class _Preparer:
     def _reply_to(self, field: HeaderField) -> bytes | None:
         """The first usable Reply-To: byte for byte when it is clean, else written again with
         its usable addresses only. None when it has no usable address."""
-        parsed = _addresses(field)
+        parsed = self.addresses(field)
         usable = parsed.valid_mailboxes
         if not usable:
             self._address_defects(parsed, field.name)
@@ -368,7 +379,7 @@ class _Preparer:
         else:
             self.defect("8bit-header" if not field.is_ascii else "line-too-long", field.name)
         if key in ADDRESS_FIELDS:
-            parsed = parse_address_list(field.written_text())
+            parsed = self.addresses(field)
             self._address_defects(parsed, field.name)
             data = self._address_field(field.name, parsed.items) if parsed.items else None
         elif key in PARAMETER_FIELDS:
@@ -387,7 +398,7 @@ class _Preparer:
             return self._checked(name, fields[0].render(self.eol)) if fields else None
         # Each copy is read once (a copy cut for its size: all but its last item); a copy as
         # received has no mended lines, so its text is what was written.
-        parsed = [_addresses(f) for f in present]
+        parsed = [self.addresses(f) for f in present]
         clean = (
             f.is_ascii and _lines_fit(f) and f.original is None and not f.truncated and not p.defects
             for f, p in zip(present, parsed, strict=True)
@@ -520,12 +531,14 @@ class _Preparer:
         return None
 
 
-def _addresses(field: HeaderField) -> AddressList:
-    """The addresses of a field as written; of a field cut for its size, all but the last
-    (which the cut may have shortened into another valid address)."""
-    parsed = parse_address_list(field.written_text())
-    if field.truncated and parsed.items and "too-many-addresses" not in parsed.defects:
-        return AddressList(parsed.items[:-1], parsed.defects)
+def _addresses(field: HeaderField, token_budget: int) -> AddressList:
+    """The addresses of a field as written, at most ``token_budget`` tokens of it; of a field
+    cut for its size, all but the last (which the cut may have shortened into another valid
+    address), unless reading stopped before the cut."""
+    parsed = parse_address_list(field.written_text(), token_budget)
+    stopped_early = "too-many-addresses" in parsed.defects or "address-tokens-exhausted" in parsed.defects
+    if field.truncated and parsed.items and not stopped_early:
+        return replace(parsed, items=parsed.items[:-1])
     return parsed
 
 
