@@ -34,7 +34,7 @@ def test_help_through_the_installed_command() -> None:
     assert done.returncode == 0
     for option in (
         "--smtp-port", "--aliases", "--outbox", "--relay", "--json", "--template", "--max-size", "--verdict",
-        "--state-dir", "--faults", "--fault-seed", "--no-sdk-retries", "--time-scale", "--region",
+        "--state-dir", "--faults", "--fault-seed", "--no-sdk-retries", "--time-scale", "--region", "--concurrency",
     ):
         assert option in done.stdout
 
@@ -52,6 +52,14 @@ def test_a_bad_aliases_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("sesame local: error: ")
     assert str(bad) in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "11", "-1"])
+def test_a_concurrency_outside_lambdas_range_is_one_line_and_exit_2(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["local", "--aliases", str(ROOT / "aliases.toml"), "--smtp-port", "0", "--concurrency", value])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == f"sesame local: error: --concurrency {value}: between 1 and 10 execution environments\n"
 
 
 @pytest.mark.parametrize(
