@@ -34,7 +34,7 @@ def test_help_through_the_installed_command() -> None:
     assert done.returncode == 0
     for option in (
         "--smtp-port", "--aliases", "--outbox", "--relay", "--json", "--template", "--max-size", "--verdict",
-        "--state-dir", "--faults", "--fault-seed", "--no-sdk-retries", "--time-scale", "--region",
+        "--state-dir", "--faults", "--fault-seed", "--no-sdk-retries", "--time-scale", "--region", "--concurrency",
     ):
         assert option in done.stdout
 
@@ -52,6 +52,14 @@ def test_a_bad_aliases_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("sesame local: error: ")
     assert str(bad) in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "11", "-1"])
+def test_a_concurrency_outside_lambdas_range_is_one_line_and_exit_2(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["local", "--aliases", str(ROOT / "aliases.toml"), "--smtp-port", "0", "--concurrency", value])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == f"sesame local: error: --concurrency {value}: between 1 and 10 execution environments\n"
 
 
 @pytest.mark.parametrize(
@@ -156,18 +164,7 @@ def test_make_run_in_the_background_then_send_then_stop(tmp_path: Path, stop_sig
         assert (tmp_path / "state" / "endpoints.json").exists()
     finally:
         process.send_signal(stop_signal)
-        try:
-            code = process.wait(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        reader.join(10)
-        stderr = process.stderr.read() if process.stderr else ""
-        if process.stdout:
-            process.stdout.close()
-        if process.stderr:
-            process.stderr.close()
+        code, stderr = _finish(process, reader)
     assert code == 0
     assert "Traceback" not in stderr
     assert "stopped after 1 message(s); their recipients: 1 forwarded" in stderr
@@ -241,7 +238,8 @@ def _start_local(tmp_path: Path) -> tuple[subprocess.Popen[str], list[str]]:
     return process, seen
 
 
-def _finish(process: subprocess.Popen[str]) -> tuple[int, str]:
+def _finish(process: subprocess.Popen[str], reader: threading.Thread | None = None) -> tuple[int, str]:
+    """Its exit status and stderr, once it has ended (killed if it hangs); streams closed."""
     try:
         code = process.wait(timeout=30)
     finally:
@@ -249,6 +247,8 @@ def _finish(process: subprocess.Popen[str]) -> tuple[int, str]:
             process.kill()
             process.wait()
             code = -1
+    if reader is not None:
+        reader.join(10)
     stderr = process.stderr.read() if process.stderr else ""
     for stream in (process.stdout, process.stderr):
         if stream:
@@ -321,17 +321,7 @@ def test_given_a_failed_message_redriven_when_local_mode_stops_then_the_tally_co
         assert "john@example.com forwarded: sent now to john.doe@gmail.example, john@work.example" in redrive.stdout
     finally:
         process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        reader.join(10)
-        stderr = process.stderr.read() if process.stderr else ""
-        for stream in (process.stdout, process.stderr):
-            if stream:
-                stream.close()
+        code, stderr = _finish(process, reader)
     # THEN the tally counts the redriven message by its latest outcome, and says it was redriven
     assert code == 0 and "Traceback" not in stderr
     assert ("stopped after 2 message(s); their recipients: 2 forwarded; 1 message(s) redriven after their line "

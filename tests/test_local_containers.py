@@ -191,6 +191,6 @@ def test_given_one_event_at_a_time_then_only_the_first_environment_is_used() -> 
 
 
 def test_given_a_burst_then_it_spreads_over_the_environments_up_to_the_concurrency() -> None:
-    log = run_invoker(12, slots=3, seconds=0.05, one_at_a_time=False)
+    log = run_invoker(9, slots=3, seconds=0.3, one_at_a_time=False)
     assert {slot for slot, _ in log} == {0, 1, 2}
     assert max(concurrent for _, concurrent in log) == 3  # never more than the environments

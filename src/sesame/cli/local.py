@@ -94,7 +94,8 @@ def register(subparsers: Any) -> None:
         metavar="RATE",
         help="fail this share of the functions' AWS calls (0 to 1): throttling, 5xx, timeouts, lost responses",
     )
-    parser.add_argument("--fault-seed", type=int, metavar="N", help="seed for --faults, to replay a run")
+    parser.add_argument("--fault-seed", type=int, metavar="N", help="seed for --faults, to replay a run (with --concurrency 1: which environment takes a message "
+        "depends on timing, and each draws from its own seed)")
     parser.add_argument(
         "--no-sdk-retries",
         dest="sdk_retries",

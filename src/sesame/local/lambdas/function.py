@@ -39,7 +39,22 @@ class Invocation:
     seconds: float
 
 
-class LocalFunction:
+class FunctionIdentity:
+    """A function's name and ARN, from its template entry and the region."""
+
+    spec: FunctionSpec
+    region: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def arn(self) -> str:
+        return self.spec.arn(self.region)
+
+
+class LocalFunction(FunctionIdentity):
     def __init__(
         self,
         spec: FunctionSpec,
@@ -58,14 +73,6 @@ class LocalFunction:
         self._handler: Callable[..., Any] | None = None
         self._saved_logger: tuple[Any, ...] | None = None
         self._lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def arn(self) -> str:
-        return self.spec.arn(self.region)
 
     def start(self) -> None:
         """The container's init phase: import the handler module, give it its runtime."""

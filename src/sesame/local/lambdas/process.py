@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable
 from typing import IO, Any, TextIO
 
-from sesame.local.lambdas.function import Invocation
+from sesame.local.lambdas.function import FunctionIdentity, Invocation
 from sesame.local.lambdas.records import FunctionError
 from sesame.local.wiring import FunctionSpec
 
@@ -43,7 +43,7 @@ class _Gone(Exception):
     """The process ended (or never answered) before giving the line we wait for."""
 
 
-class ProcessContainer:
+class ProcessContainer(FunctionIdentity):
     def __init__(
         self,
         spec: FunctionSpec,
@@ -65,14 +65,6 @@ class ProcessContainer:
         self._buffer = b""
         self._tail: collections.deque[str] = collections.deque(maxlen=20)
         self._lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def arn(self) -> str:
-        return self.spec.arn(self.region)
 
     @property
     def pid(self) -> int | None:
