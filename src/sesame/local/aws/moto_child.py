@@ -10,11 +10,9 @@ response, and looks up its list of service modules on disk for every request; a
 forwarder making six calls a message spent more time on those than on the calls. This
 serves moto's WSGI application over HTTP/1.1 keep-alive instead, with that list read once.
 
-moto's DynamoDB also parses every UpdateExpression twice a call (the request handler and the
-backend each tokenize and parse it), which made UpdateItem its costliest call; the forwarder's
-ledger sends the same few expressions with every message. The parse is a pure function of the
-expression's text and every consumer of its tree copies it before changing anything (moto's
-``Validator`` deep-copies the tree it is given), so the parsed trees are kept by text here.
+moto's DynamoDB re-derives, on every call, much that depends only on an expression's text
+(UpdateItem was its costliest call, and the forwarder's ledger makes two a message); the
+speed-ups in :mod:`sesame.local.aws.moto_speedups` answer those from caches.
 
 And each request went through Flask's machinery (request and app contexts, CORS, response
 finalizing) only to reach moto's own view, a fifth of the child's time. :class:`_Dispatch`
@@ -36,6 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
+from sesame.local.aws import moto_speedups
+
 
 def _app() -> Callable[..., Any]:
     import moto.backends
@@ -43,7 +43,7 @@ def _app() -> Callable[..., Any]:
 
     modules = tuple(moto.backends.list_of_moto_modules())
     moto.backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
-    _keep_parsed_update_expressions()
+    moto_speedups.apply()
     return _Dispatch(DomainDispatcherApplication(create_backend_app))
 
 
@@ -79,20 +79,6 @@ class _Dispatch:
         if request.method == "HEAD" and "content-length" in headers:
             response.headers["Content-Length"] = headers["content-length"]
         return response(environ, start_response)
-
-
-def _keep_parsed_update_expressions() -> None:
-    """Only a speed-up: a moto without this parser (or this entry point) runs as it is."""
-    from functools import lru_cache
-
-    try:
-        from moto.dynamodb.parsing.expressions import UpdateExpressionParser
-    except ImportError:
-        return
-    parse = getattr(UpdateExpressionParser, "make", None)  # a classmethod: bound to the class already
-    if parse is None:
-        return
-    UpdateExpressionParser.make = staticmethod(lru_cache(maxsize=1024)(parse))  # type: ignore[method-assign,assignment]
 
 
 class _WsgiHandler(BaseHTTPRequestHandler):
