@@ -25,7 +25,8 @@ def test_given_the_same_requests_then_moto_answers_alike_with_and_without_the_sp
     # All of them, on the moto this project pins: one that no longer fits moto's shape is
     # skipped in local mode (moto runs as it is), and this says so.
     assert applied == ["keep_parsed_update_expressions", "keep_lexed_condition_expressions",
-                       "processed_node_types_per_class", "one_pass_clause_counts", "handler_methods_per_class"]
+                       "processed_node_types_per_class", "node_tests_per_class",
+                       "one_pass_clause_counts", "handler_methods_per_class"]
     assert fast == plain
     answers = [line["answer"] for line in plain if "answer" in line]
     # The comparison means something: the requests succeeded, failed their conditions, were

@@ -11,7 +11,8 @@ class:
 - for an item that does not exist yet (every claim) it validates the parsed tree twice, each
   time on a fresh ``copy.deepcopy`` of it (a 35-node tree with parent links: ~0.23 ms);
 - each of the nine validation passes asks its class for the node types it handles once per
-  node visited, building a dict of bound methods to answer;
+  node visited, building a dict of bound methods to answer, and tells nodes from values with
+  ``isinstance`` on abstract classes (a Python-level ``ABCMeta.__instancecheck__`` per test);
 - the clause-count check walks the tree three times, once per clause kind;
 - every request lists the handler's methods with ``inspect.getmembers``.
 
@@ -41,6 +42,7 @@ def apply() -> list[str]:
         _keep_parsed_update_expressions,
         _keep_lexed_condition_expressions,
         _processed_node_types_per_class,
+        _node_tests_per_class,
         _one_pass_clause_counts,
         _handler_methods_per_class,
     ]
@@ -140,6 +142,47 @@ def _processed_node_types_per_class() -> bool:
         return found
 
     DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed  # type: ignore[method-assign]
+    return True
+
+
+def _node_tests_per_class() -> bool:
+    """``DepthFirstTraverser.traverse_node_recursively`` as moto writes it, with its two
+    ``isinstance`` tests (is this a node; is it one this traverser handles) answered once per
+    class of value. The tree's values are instances of ordinary classes (no ``__class__``
+    overrides, no ABC registrations after import), for which ``isinstance(x, C)`` is
+    ``issubclass(type(x), C)``."""
+    try:
+        from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
+    except ImportError:
+        return False
+    if not hasattr(DepthFirstTraverser, "traverse_node_recursively"):
+        return False
+    is_node: dict[type, bool] = {}
+    handles: dict[tuple[type, type], bool] = {}
+
+    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+        kind = type(node)
+        known = is_node.get(kind)
+        if known is None:
+            known = is_node[kind] = isinstance(node, Node)
+        if known:
+            parent_node = node.parent
+            if node.children is not None:
+                for i, child_node in enumerate(node.children):
+                    self.pre_processing_of_child(node, i)
+                    self.traverse_node_recursively(child_node, i)
+            pair = (type(self), kind)
+            handled = handles.get(pair)
+            if handled is None:
+                handled = handles[pair] = isinstance(node, self.nodes_to_be_processed())
+            if handled:
+                node = self.process(node)
+                node.parent = parent_node
+                if parent_node:
+                    parent_node.children[child_id] = node
+        return node
+
+    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively  # type: ignore[method-assign]
     return True
 
 
