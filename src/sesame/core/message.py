@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
+from sesame.core.addresses import parse_address_list
 from sesame.core.encoding import decode_bytes
 from sesame.core.limits import (
     ESSENTIAL,
@@ -150,6 +152,14 @@ class ParsedMessage:
     def first(self, name: str) -> HeaderField | None:
         key = name.lower()
         return next((f for f in self.fields if f.key == key), None)
+
+    @cached_property
+    def from_addresses(self) -> tuple[str, ...]:
+        """The addresses of the valid mailboxes in the first From field, read once for the
+        message: the policy asks for them for every alias with a block or allow list, and again
+        when it decides whether a bounce may be sent."""
+        field = self.first("from")
+        return tuple(m.address for m in parse_address_list(field.text()).valid_mailboxes) if field else ()
 
 
 _OBS_FROM = re.compile(rb"From[ \t]*:")

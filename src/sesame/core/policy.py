@@ -116,7 +116,7 @@ def _sender_refused(decision: Decision, mail: InboundMail, message: ParsedMessag
     if not (decision.block or decision.allow):
         return None
     envelope = envelope_address(mail.source)
-    from_addresses = [m.address for text in _values(mail, message, "From")[:1] for m in parse_address_list(text).valid_mailboxes]
+    from_addresses = message.from_addresses
     candidates = [a for a in (envelope, *from_addresses) if a]
     if any(sender_matches(a, decision.block) for a in candidates):
         return "blocked-sender"
@@ -196,12 +196,11 @@ def _authenticated(mail: InboundMail, message: ParsedMessage | None, domain: str
 
 
 def _from_domains(mail: InboundMail, message: ParsedMessage | None) -> list[str]:
-    texts = _values(mail, message, "From")[:1] or list(mail.header_from[:1])
-    domains = []
-    for text in texts:
-        for mailbox in parse_address_list(text).valid_mailboxes:
-            domains.append(mailbox.address.rpartition("@")[2])
-    return domains
+    if message is not None and message.first("From") is not None:
+        addresses = message.from_addresses
+    else:  # not read yet, or no From in it: SES's copy of the From in the event
+        addresses = tuple(m.address for text in mail.header_from[:1] for m in parse_address_list(text).valid_mailboxes)
+    return [address.rpartition("@")[2] for address in addresses]
 
 
 def _ses_dkim_domains(mail: InboundMail, message: ParsedMessage | None) -> list[str]:
