@@ -388,6 +388,25 @@ def test_GIVEN_duplicate_to_with_8bit_copy_WHEN_rewritten_THEN_merged_and_encode
     assert "jöhn@y.example" in str(to)  # kept as the text of an empty group: nothing lost
 
 
+
+def test_GIVEN_duplicate_to_with_a_defective_address_WHEN_merged_THEN_only_what_is_wrong_is_recorded() -> None:
+    # Short ASCII copies rewritten because one has an unusable address: no line is too long.
+    raw = b"From: a@b.example\r\nTo: x@y.example\r\nTo: broken@@y.example, b@y.example\r\n\r\nbody"
+    result = run(raw)
+    assert names(result.to_bytes()).count("To") == 1
+    assert [a.addr_spec for a in reparse(result.to_bytes())["To"].addresses if a.addr_spec] == ["x@y.example", "b@y.example"]
+    assert ("line-too-long", "To") not in kinds(result) and ("8bit-header", "To") not in kinds(result)
+    assert any(name == "To" and kind != "duplicate-header-merged" for kind, name in kinds(result))
+
+
+def test_GIVEN_duplicate_to_with_a_long_line_WHEN_merged_THEN_line_too_long_recorded() -> None:
+    long = ", ".join(f"person{n}@y.example" for n in range(80))  # one line of about 1,500 characters
+    raw = f"From: a@b.example\r\nTo: x@y.example\r\nTo: {long}\r\n\r\nbody".encode()
+    result = run(raw)
+    assert ("line-too-long", "To") in kinds(result)
+    assert len(reparse(result.to_bytes())["To"].addresses) == 81
+
+
 # --- marker ---------------------------------------------------------------------------------
 
 

@@ -409,7 +409,12 @@ class _Preparer:
                 lines.append(b" , " + other.lines[0].lstrip(b" \t"))
                 lines.extend(other.lines[1:])
             return self._checked(name, HeaderField(name, tuple(lines)).render(self.eol))
-        self.defect("8bit-header" if not all(f.is_ascii for f in present) else "line-too-long", name)
+        # Why it is written again: 8-bit text or a long line are recorded here; a mended copy,
+        # a cut one and unusable addresses have their own defects already (or just below).
+        if not all(f.is_ascii for f in present):
+            self.defect("8bit-header", name)
+        elif not all(_lines_fit(f) for f in present):
+            self.defect("line-too-long", name)
         items: list[Mailbox | Group] = []
         for addresses in parsed:
             self._address_defects(addresses, name)
