@@ -100,7 +100,7 @@ build: py313 $(SAM)
 bench: venv
 	@status=0; \
 	$(BIN)/python bench/bench_preview.py || status=1; \
-	$(BIN)/python bench/bench_local.py || status=1; \
+	$(BIN)/python bench/bench_local.py --check || status=1; \
 	PY313_DIR="$(PY313_DIR)" $(BIN)/python bench/bench_handler.py || status=1; \
 	$(BIN)/python bench/bench_hostile.py || status=1; \
 	exit $$status
