@@ -405,3 +405,13 @@ def test_a_released_message_skips_the_verdicts_and_is_forwarded() -> None:
     fwd, _, sender = forwarder(settings=settings)
     report = fwd.handle(mail(verdicts=replace(AUTHENTICATED, spam="FAIL")), TABLE, release=True)
     assert report.outcomes[0].status == "forwarded" and len(sender.sent) == 1
+
+
+def test_bounces_are_held_back_when_the_header_block_was_cut_before_a_list_id() -> None:
+    # A fuzz finding: a List-Id past the 500,000-byte header budget was never read, and a DSN
+    # went to the list. What was not read may say list, bulk or automatic mail: no bounce.
+    padding = b"".join(b"Subject: " + b"s" * 990 + b"\r\n" for _ in range(510))
+    message = parse_message(padding + b"List-Id: <news.sender.example>\r\n" + RAW)
+    assert message.first("List-Id") is None  # past the cut
+    assert may_bounce(mail(), message) == "headers-not-read"
+    assert may_bounce(mail(), parse_message(RAW)) is None

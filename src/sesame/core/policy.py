@@ -156,6 +156,10 @@ def may_bounce(mail: InboundMail, message: ParsedMessage | None) -> str | None:
     held = _automatic(mail, message)
     if held is not None:
         return held
+    if message is not None and _header_block_cut(message):
+        # The fields past the cut were never read: one of them may say list, bulk or
+        # automatic mail, so no bounce (never backscatter on what was not seen).
+        return "headers-not-read"
     if not _authenticated(mail, message, domain):
         return "unauthenticated-sender"
     return None
@@ -176,6 +180,11 @@ def _automatic(mail: InboundMail, message: ParsedMessage | None) -> str | None:
     if any(_keyword(value) in _BULK_PRECEDENCE for value in _values(mail, message, "Precedence")):
         return "bulk-mail"
     return None
+
+
+def _header_block_cut(message: ParsedMessage) -> bool:
+    cut = {"headers-too-large", "header-block-too-large", "too-many-header-fields"}
+    return message.headers_overflow or any(d.kind in cut for d in message.defects)
 
 
 def _keyword(value: str) -> str:
