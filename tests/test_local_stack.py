@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import signal
 import smtplib
 import threading
 import time
@@ -310,6 +311,31 @@ def test_a_function_failure_is_retried_dead_lettered_reported_and_kept(local: Lo
     assert summary["message_id"].encode() in report.read_bytes()
     assert summary["unreported"] is False
     assert f"[kept: {kept}]" in local.out.getvalue()  # type: ignore[attr-defined]
+
+
+def test_the_dead_letter_function_has_an_environment_of_its_own_and_a_crash_there_loses_no_report(
+    local: LocalStack,
+) -> None:
+    assert local.wiring is not None and local.wiring.dead_letter_function is not None
+    dead_letter = local.wiring.dead_letter_function
+    with misconfigured_forwarder(local, SESAME_BUCKET="no-such-bucket"):
+        # GIVEN a failure the dead-letter function reported, from a process of its own
+        first = delivered(local, "john@example.com", message(subject="first dead letter"))
+        assert first["unreported"] is False and "report" in first
+        (environment,) = [f for f in local.parts.functions if f.spec.logical_id == dead_letter.logical_id]
+        pid = environment.pid
+        assert pid is not None and pid != os.getpid() and environment.starts == 1
+        # WHEN that process dies (killed, out of memory) and the next failure reaches it
+        os.kill(pid, signal.SIGKILL)
+        second = delivered(local, "john@example.com", message(subject="second dead letter"))
+    # THEN its batch fails as Lambda fails it, SQS hands the record over again, a new
+    # environment (a cold start) reports it, and local mode said what happened
+    assert second["unreported"] is False and "report" in second
+    (result,) = second["outcomes"]
+    assert (result["status"], result["reason"]) == ("failed", "dead-lettered")
+    assert environment.starts == 2 and environment.pid not in (None, pid)
+    said = local.err.getvalue()  # type: ignore[attr-defined]
+    assert f"{dead_letter.name} failed on a batch of 1 record(s): Runtime.ExitError" in said
 
 
 def test_endpoints_json_describes_the_running_stack(local: LocalStack) -> None:

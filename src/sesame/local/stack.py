@@ -17,6 +17,8 @@
                    feedback: SES event publishing -> aws.eventbridge: the template's rules
                      -> FeedbackQueue -> lambdas.sqs_source: FeedbackEventSource -> FeedbackFunction
                         (SuppressionTable, which the forwarder reads before each send)
+    Every function runs in execution environments of its own (lambdas.process: a process
+    each, with the function's timeout, crashes and init errors as Lambda reports them).
     aws.moto_process: moto in child processes (S3; DynamoDB; SSM, SQS and the rest); every
     client the functions get comes from sesame.aws.make_client, pointed there, with aws.faults'
     hooks.
@@ -38,19 +40,18 @@ from sesame.core.alias_config import AliasConfig, load_aliases_file
 from sesame.core.aliases import AliasConfigError
 from sesame.local.aliases import CACHE_SECONDS, AliasFile
 from sesame.local.aws.clients import FAKE_CREDENTIALS, LocalAws
-from sesame.local.aws.faults import FaultInjector, FaultPlan
+from sesame.local.aws.faults import FaultPlan
 from sesame.local.aws.moto_process import MotoError, MotoFleet
 from sesame.local.aws.resources import CreatedResources, create_resources, write_aliases
 from sesame.local.aws.eventbridge import EventBus, unsupported_filters
 from sesame.local.cfn import TemplateError
 from sesame.local.feedback import FeedbackLoop
 from sesame.local.lambdas.async_invoke import AsyncEvent, AsyncInvoker
-from sesame.local.lambdas.function import LocalFunction
 from sesame.local.lambdas.process import ProcessContainer
 from sesame.local.lambdas.records import FunctionError, describe_error
 from sesame.local.lambdas.sqs_source import Batch, SqsEventSource
 from sesame.local.final import FinalStates
-from sesame.local.mirror import StateMirror, mirrored_folders
+from sesame.local.mirror import mirrored_folders
 from sesame.local.receiving.event import parse_verdicts
 from sesame.local.receiving.service import SesReceiving, bucket_resolver
 from sesame.local.receiving.smtp import SmtpFront
@@ -112,9 +113,8 @@ class _Parts:
     moto: MotoFleet | None = None
     ses: SesServer | None = None
     delivery: DeliveryAgent | None = None
-    faults: FaultInjector | None = None
-    functions: list[LocalFunction] = field(default_factory=list)
-    containers: list[ProcessContainer] = field(default_factory=list)
+    containers: list[ProcessContainer] = field(default_factory=list)  # the forwarder's environments
+    functions: list[ProcessContainer] = field(default_factory=list)  # the other functions' environments
     invoker: AsyncInvoker | None = None
     event_source: SqsEventSource | None = None
     feedback_sources: list[SqsEventSource] = field(default_factory=list)
@@ -224,14 +224,12 @@ class LocalStack:
         api = SesV2Api(Identities.of(wiring.domains, wiring.region), parts.delivery.accept, wiring.configuration_sets)
         parts.ses = SesServer(api, opts.host)
         parts.ses.start()
-        if opts.faults > 0:
-            parts.faults = FaultInjector(self.plan, self.state.faults_log)
         self.endpoints = {**moto_endpoints, "sesv2": parts.ses.endpoint}
-        self.aws = aws = LocalAws(wiring.region, self.endpoints, faults=parts.faults, sdk_retries=opts.sdk_retries)
+        self.aws = aws = LocalAws(wiring.region, self.endpoints, sdk_retries=opts.sdk_retries)
         self._set_environment(moto_endpoints, wiring.region)
         self.resources = create_resources(wiring, aws, time_scale=opts.time_scale)
         self.env = {lid: wiring.render_env(spec, self.resources.names) for lid, spec in wiring.functions.items()}
-        self.mirror = StateMirror(self.state, mirrored_folders(self.state, self.env.values()))
+        self.mirror_folders = mirrored_folders(self.state, self.env.values())  # {prefix: folder}
         assert self.aliases is not None
         write_aliases(aws.admin("ssm"), self.aliases, self.alias_path)
         self.final = FinalStates(
@@ -290,8 +288,6 @@ class LocalStack:
             parts.delivery.stop()
         if parts.ses is not None:
             parts.ses.stop()
-        if parts.faults is not None:
-            parts.faults.close()
         if parts.moto is not None:
             parts.moto.stop()
         self.parts = _Parts()
@@ -350,26 +346,21 @@ class LocalStack:
         value = self.wiring.function_env.get(env_names.ALIAS_PATH)
         return value or env_names.DEFAULT_ALIAS_PATH
 
-    def _function(self, spec: FunctionSpec, runtime_factory: Any) -> LocalFunction:
-        level = (self.env[spec.logical_id].get("POWERTOOLS_LOG_LEVEL") or "INFO") if self.options.verbose else "WARNING"
+    def _environment(self, spec: FunctionSpec, runtime: str, slot: int) -> ProcessContainer:
+        """The one execution environment of a function an SQS event source feeds. It starts on
+        the first batch (a cold start, as Lambda's); a batch that runs past the function's
+        timeout, or a process that dies, fails as Lambda fails it, and the next batch starts a
+        new environment. ``slot`` numbers it among all environments (each draws its own faults)."""
         assert self.wiring is not None
-        logs = self.err if self.options.verbose else None
-        function = LocalFunction(spec, self.wiring.region, runtime_factory, logs=logs, log_level=level)
-        function.start()
-        self.parts.functions.append(function)
-        return function
-
-    def _clients(self, spec: FunctionSpec) -> Any:
-        """The function's client factory, with the state folder's mirror on its S3 clients."""
-        assert self.aws is not None
-        make = self.aws.factory(spec.name)
-
-        def clients(service: str) -> Any:
-            client = make(service)
-            self.mirror.attach(client)
-            return client
-
-        return clients
+        container = ProcessContainer(
+            spec,
+            self.wiring.region,
+            lambda: self._container_settings(spec, runtime, slot),
+            logs=self.err if self.options.verbose else None,
+            log_lock=self._print,
+        )
+        self.parts.functions.append(container)
+        return container
 
     def _start_forwarder(self, wiring: Wiring) -> None:
         """HandleEmailFunction: its execution environments (processes, started as a burst
@@ -417,7 +408,7 @@ class LocalStack:
         assert self.wiring is not None
         opts, env = self.options, self.env[spec.logical_id]
         faults = None
-        if self.parts.faults is not None:
+        if opts.faults > 0:
             plan = self.plan
             # Each environment draws its own faults; a seeded run gives environment n the seed + n.
             seed = None if plan.seed is None else plan.seed + slot
@@ -433,20 +424,16 @@ class LocalStack:
             "sdk_retries": opts.sdk_retries,
             "log_level": level,
             "state_dir": str(self.state.root),
-            "mirror": {prefix: str(folder) for prefix, folder in self.mirror.folders.items()},
+            "mirror": {prefix: str(folder) for prefix, folder in self.mirror_folders.items()},
             "aliases": {"path": self.alias_path, "cache_seconds": CACHE_SECONDS},
             "faults": faults,
         }
 
     def _start_dead_letter(self, wiring: Wiring) -> None:
-        from sesame.dead_letter_runtime import build_dead_letter_runtime
-
         spec = wiring.dead_letter_function
         if spec is None or wiring.failure_queue is None or self.resources is None or self.aws is None:
             return
-        env = self.env[spec.logical_id]
-        clients = self._clients(spec)
-        function = self._function(spec, lambda: build_dead_letter_runtime(env, clients=clients))
+        function = self._environment(spec, "dead_letter", MAX_CONCURRENCY)
         source = next(s for s in wiring.event_sources if s.queue == wiring.failure_queue)
         self.parts.event_source = SqsEventSource(
             source,
@@ -455,15 +442,13 @@ class LocalStack:
             queue_url=self.resources.queue_urls[wiring.failure_queue],
             queue_arn=self.resources.queue_arns[wiring.failure_queue],
             region=wiring.region,
-            on_batch=self._dead_letter_batch,
+            on_batch=lambda batch: (self._batch_failed(function.name, batch), self._dead_letter_batch(batch)),
         )
         self.parts.event_source.start()
 
     def _start_feedback(self, wiring: Wiring) -> None:
         """SES's events to the default bus, its rules to their queues, and the functions the
         queues' event source mappings feed (FeedbackFunction in the template)."""
-        from sesame.feedback_runtime import build_feedback_runtime
-
         assert self.resources is not None and self.aws is not None
         resources, sqs = self.resources, self.aws.admin("sqs")
 
@@ -479,11 +464,9 @@ class LocalStack:
                     f"{source.function} reads {queue_id}, but local mode runs only {FEEDBACK_HANDLER} on SES's events"
                 )
         self.feedback = FeedbackLoop(wiring, bus, note=self._note, read_by=frozenset(q for q, _ in runnable))
-        for queue_id, source in runnable:
+        for n, (queue_id, source) in enumerate(runnable):
             spec = wiring.functions[source.function]
-            env = self.env[spec.logical_id]
-            clients = self._clients(spec)
-            function = self._function(spec, lambda env=env, clients=clients: build_feedback_runtime(env, clients=clients))
+            function = self._environment(spec, "feedback", MAX_CONCURRENCY + 1 + n)
             spec_queue = wiring.queues.get(queue_id)
             limit = spec_queue.max_receive_count if spec_queue is not None else None
             event_source = SqsEventSource(
@@ -493,7 +476,9 @@ class LocalStack:
                 queue_url=resources.queue_urls[queue_id],
                 queue_arn=resources.queue_arns[queue_id],
                 region=wiring.region,
-                on_batch=lambda batch, limit=limit: self.feedback.batch_done(batch, limit),  # type: ignore[union-attr]
+                on_batch=lambda batch, limit=limit, name=function.name: (
+                    self._batch_failed(name, batch), self.feedback.batch_done(batch, limit)  # type: ignore[union-attr]
+                ),
             )
             event_source.start()
             self.parts.feedback_sources.append(event_source)
@@ -516,6 +501,14 @@ class LocalStack:
             error = describe_error(item.last.error)
         report_expected = not succeeded and self.parts.event_source is not None
         self.tracker.invocation_done(_message_id(item.event), error=error, report_expected=report_expected)
+
+    def _batch_failed(self, function: str, batch: Batch) -> None:
+        """Says so when a function failed a whole batch (its error, a timeout, a crash, an init
+        error): SQS hands the records over again after the visibility timeout."""
+        error = batch.invocation.error
+        if error is not None:
+            self._note(f"{function} failed on a batch of {len(batch.records)} record(s): {describe_error(error)}; "
+                       "SQS hands them over again after the queue's visibility timeout")
 
     def _dead_letter_batch(self, batch: Batch) -> None:
         assert self.wiring is not None

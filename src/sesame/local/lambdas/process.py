@@ -1,8 +1,8 @@
 """A function's execution environment in a child process (:mod:`sesame.local.lambdas.container`),
 driven from local mode's process.
 
-It behaves as :class:`sesame.local.lambdas.function.LocalFunction` does for its callers
-(``invoke(event, request_id) -> Invocation``), with what a process of its own makes real:
+Its callers (the forwarder's asynchronous event queue, an SQS event source) call
+``invoke(event, request_id) -> Invocation``; a process of its own makes these real:
 
 - **Cold starts.** The environment starts on its first invocation (or :meth:`start`) and
   stays warm; its init phase is paid once.

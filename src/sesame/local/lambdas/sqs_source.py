@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sesame.local.lambdas.function import Invocation, LocalFunction
+from sesame.local.lambdas.async_invoke import Container
+from sesame.local.lambdas.function import Invocation
 from sesame.local.lambdas.records import sqs_event
 from sesame.local.wiring import EventSourceSpec
 
@@ -54,7 +55,7 @@ class SqsEventSource:
     def __init__(
         self,
         spec: EventSourceSpec,
-        function: LocalFunction,
+        function: Container,
         sqs: Any,
         *,
         queue_url: str,
