@@ -80,6 +80,24 @@ def create_suppression_table(name: str) -> None:
     )
 
 
+def seed_forwarder_aws(bucket: str, aliases: Any, alias_path: str = "/sesame") -> tuple[Any, Any]:
+    """Inside ``mock_aws``: what the forwarder reads as deployed. The mail bucket, the aliases
+    (an ``aliases.toml`` text or an ``AliasConfig``) as SSM parameters under ``alias_path``,
+    and example.com verified in SES. Returns the S3 and SSM clients."""
+    import boto3
+
+    from sesame.core.alias_config import parse_aliases_toml, to_parameters
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    ssm = boto3.client("ssm")
+    config = parse_aliases_toml(aliases) if isinstance(aliases, str) else aliases
+    for name, value in to_parameters(config, alias_path).items():
+        ssm.put_parameter(Name=name, Value=value, Type="String")
+    boto3.client("sesv2").create_email_identity(EmailIdentity="example.com")
+    return s3, ssm
+
+
 @pytest.fixture(autouse=True)
 def _no_send_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """The delivery protocol waits 0.2-1 s between attempts of a send; tests need not."""

@@ -11,14 +11,13 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 import pytest
-from conftest import load_event
+from conftest import load_event, seed_forwarder_aws
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from handle_email import app
 from sesame import config
-from sesame.core.alias_config import parse_aliases_toml, to_parameters
 
 BUCKET = "sesame-mail-test"
 MESSAGE_ID = "o3vrnil0e2ic28trm7dfhrc2v0cnbeccl4nbp0g1"
@@ -61,12 +60,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     monkeypatch.setenv(config.BUCKET, BUCKET)
     monkeypatch.setenv(config.ALIAS_PATH, "/sesame")
     with mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        ssm = boto3.client("ssm")
-        for name, value in to_parameters(parse_aliases_toml(ALIASES), "/sesame").items():
-            ssm.put_parameter(Name=name, Value=value, Type="String")
-        boto3.client("sesv2").create_email_identity(EmailIdentity="example.com")
+        s3, ssm = seed_forwarder_aws(BUCKET, ALIASES)
         app.use_runtime(None)  # rebuilt from the environment inside the mock
         yield {"s3": s3, "ssm": ssm}
         app.use_runtime(None)

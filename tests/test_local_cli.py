@@ -11,7 +11,9 @@ import sys
 import threading
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_local_wiring import LAMBDA, S3, STOP, write_template
@@ -136,25 +138,9 @@ def _send(port: int, *args: str) -> str:
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_make_run_in_the_background_then_send_then_stop(tmp_path: Path, stop_signal: signal.Signals) -> None:
     """As CI and `make run &` start it: no terminal, stdin /dev/null, SIGINT ignored on entry."""
-    port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [SESAME, "local", "--aliases", "aliases.toml", "--smtp-port", str(port), "--outbox", tmp_path / "outbox",
-         "--state-dir", tmp_path / "state"],
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        preexec_fn=_ignore_sigint,  # noqa: PLW1509 - one call, before exec
-    )
-    out: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=_lines, args=(process.stdout, out), daemon=True)
-    reader.start()
-    seen: list[str] = []
+    local = _start_local(tmp_path, preexec_fn=_ignore_sigint)  # one call, before exec
+    process, port, out, reader, seen = local.process, local.port, local.out, local.reader, local.seen
     try:
-        _wait_for(out, "Ready", seen)
         assert any(f"smtp://127.0.0.1:{port}" in line for line in seen)
         assert any(f"-m sesame.local.send --to john@example.com --port {port}" in line for line in seen)
         message_id = _send(port, "--to", "john@example.com")
@@ -173,22 +159,9 @@ def test_make_run_in_the_background_then_send_then_stop(tmp_path: Path, stop_sig
 
 def test_the_example_messages_go_through(tmp_path: Path) -> None:
     """The README's examples exist and forward; LF-only files over 1,000 bytes are sent as CRLF."""
-    port = free_port()
-    process = subprocess.Popen(
-        [SESAME, "local", "--aliases", "aliases.toml", "--smtp-port", str(port), "--outbox", tmp_path / "outbox",
-         "--state-dir", tmp_path / "state", "--json"],
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    out: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=_lines, args=(process.stdout, out), daemon=True)
-    reader.start()
-    seen: list[str] = []
+    local = _start_local(tmp_path, "--json", ready='"ready"', stderr=subprocess.DEVNULL)
+    process, port, out, reader, seen = local.process, local.port, local.out, local.reader, local.seen
     try:
-        _wait_for(out, '"ready"', seen)
         assert b"\r\n" not in (ROOT / "examples" / "multipart.eml").read_bytes()
         assert len((ROOT / "examples" / "multipart.eml").read_bytes()) > 1000
         sent = {
@@ -217,25 +190,38 @@ def test_the_example_messages_go_through(tmp_path: Path) -> None:
     )
 
 
-def _start_local(tmp_path: Path) -> tuple[subprocess.Popen[str], list[str]]:
-    """`sesame local` in the background, up to its Ready line (stdout lines so far returned)."""
+@dataclass
+class _Running:
+    process: subprocess.Popen[str]
+    port: int
+    out: queue.Queue[str]  # its stdout, a line at a time
+    reader: threading.Thread
+    seen: list[str]  # the lines read so far
+
+
+def _start_local(
+    tmp_path: Path, *options: str, aliases: Path | str = "aliases.toml", ready: str = "Ready", **popen: Any
+) -> _Running:
+    """`sesame local` in the background (no terminal, stdin /dev/null), up to its ``ready`` line.
+    ``popen`` overrides how it is started (stderr, preexec_fn)."""
     port = free_port()
     process = subprocess.Popen(
-        [SESAME, "local", "--aliases", "aliases.toml", "--smtp-port", str(port), "--outbox", tmp_path / "outbox",
-         "--state-dir", tmp_path / "state"],
-        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [SESAME, "local", "--aliases", aliases, "--smtp-port", str(port), "--outbox", tmp_path / "outbox",
+         "--state-dir", tmp_path / "state", *options],
+        **{"cwd": ROOT, "stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True,
+           "env": {**os.environ, "PYTHONUNBUFFERED": "1"}, **popen},
     )
     out: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_lines, args=(process.stdout, out), daemon=True).start()
+    reader = threading.Thread(target=_lines, args=(process.stdout, out), daemon=True)
+    reader.start()
     seen: list[str] = []
     try:
-        _wait_for(out, "Ready", seen)
+        _wait_for(out, ready, seen)
     except BaseException:
         process.kill()
         process.wait()
         raise
-    return process, seen
+    return _Running(process, port, out, reader, seen)
 
 
 def _finish(process: subprocess.Popen[str], reader: threading.Thread | None = None) -> tuple[int, str]:
@@ -261,7 +247,7 @@ def test_signals_in_quick_succession_still_stop_it(tmp_path: Path) -> None:
     The handler takes no lock: one that did (threading.Event.set) could land while the main
     thread held that lock and wait for ever. That race is too narrow to force here; this
     checks the repeated-signal path end to end."""
-    process, _ = _start_local(tmp_path)
+    process = _start_local(tmp_path).process
     for _ in range(20):
         process.send_signal(signal.SIGTERM)
     code, stderr = _finish(process)
@@ -270,8 +256,9 @@ def test_signals_in_quick_succession_still_stop_it(tmp_path: Path) -> None:
 
 
 def test_when_the_moto_server_dies_it_stops_and_says_why(tmp_path: Path) -> None:
-    process, seen = _start_local(tmp_path)
-    assert any("moto for s3 http://" in line for line in seen)
+    local = _start_local(tmp_path)
+    process = local.process
+    assert any("moto for s3 http://" in line for line in local.seen)
     moto_pid = json.loads((tmp_path / "state" / "endpoints.json").read_text())["moto"]["pids"]["s3"]
     os.kill(moto_pid, signal.SIGKILL)
     code, stderr = _finish(process)
@@ -283,28 +270,14 @@ def test_when_the_moto_server_dies_it_stops_and_says_why(tmp_path: Path) -> None
 def test_given_a_failed_message_redriven_when_local_mode_stops_then_the_tally_counts_its_latest_outcome(
     tmp_path: Path,
 ) -> None:
-    port = free_port()
     state = tmp_path / "state"
     aliases = tmp_path / "aliases.toml"
     good = (ROOT / "aliases.toml").read_text()
     # GIVEN local mode whose From is on a domain SES has not verified, so SES refuses each send
     aliases.write_text(good.replace('from = "{alias}"', 'from = "forwarder@unverified.example"'))
-    process = subprocess.Popen(
-        [SESAME, "local", "--aliases", aliases, "--smtp-port", str(port), "--outbox", tmp_path / "outbox",
-         "--state-dir", state],
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    out: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=_lines, args=(process.stdout, out), daemon=True)
-    reader.start()
-    seen: list[str] = []
+    local = _start_local(tmp_path, aliases=aliases)
+    process, port, out, reader, seen = local.process, local.port, local.out, local.reader, local.seen
     try:
-        _wait_for(out, "Ready", seen)
         failed = _send(port, "--to", "john@example.com")
         assert "john@example.com failed (ses-rejected: MessageRejected" in _wait_for(out, failed, seen)
         # WHEN the From is mended (local mode applies the file to the next message) and the

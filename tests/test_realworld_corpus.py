@@ -34,9 +34,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from addrspec import AddressSyntaxError, is_usable, is_usable_addr, read_address_list, read_address_list_leniently
+from conftest import seed_forwarder_aws
 from fakes import MemoryStore, RecordingSender
 from hostile import Addresses, Envelope, Field, HostileMessage
 from moto import mock_aws
@@ -47,7 +47,7 @@ from test_fuzz_forward import Output, check_forwarded, check_report
 
 from handle_email import app
 from sesame import config
-from sesame.core.alias_config import parse_aliases_toml, to_parameters
+from sesame.core.alias_config import parse_aliases_toml
 from sesame.core.event import parse_ses_event
 from sesame.core.forward import Forwarder
 from sesame.core.limits import MAX_FIELDS, MAX_HEADER_BLOCK
@@ -291,12 +291,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv(config.BUCKET, BUCKET)
     monkeypatch.setenv(config.ALIAS_PATH, "/sesame")
     with mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        ssm = boto3.client("ssm")
-        for name, value in to_parameters(ALIAS_CONFIG, "/sesame").items():
-            ssm.put_parameter(Name=name, Value=value, Type="String")
-        boto3.client("sesv2").create_email_identity(EmailIdentity="example.com")
+        s3, _ = seed_forwarder_aws(BUCKET, ALIAS_CONFIG)
         app.use_runtime(None)  # rebuilt from the environment inside the mock
         yield s3
         app.use_runtime(None)

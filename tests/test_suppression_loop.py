@@ -13,14 +13,14 @@ from typing import Any
 import boto3
 import pytest
 from test_handler import Context  # the Lambda context stand-in
-from conftest import create_suppression_table, load_event
+from conftest import create_suppression_table, load_event, seed_forwarder_aws
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from sesame import config
 from sesame.cli import main
-from sesame.core.alias_config import parse_aliases_toml, to_parameters
+from sesame.core.alias_config import parse_aliases_toml
 from sesame.core.event import parse_ses_event
 from sesame.core.forward import Forwarder
 from sesame.core.settings import Settings
@@ -59,14 +59,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     monkeypatch.setenv(config.SUPPRESSION_TABLE, TABLE)
     monkeypatch.setenv(config.CONFIGURATION_SET, "sesame")
     with mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        ssm = boto3.client("ssm")
-        for name, value in to_parameters(parse_aliases_toml(ALIASES), "/sesame").items():
-            ssm.put_parameter(Name=name, Value=value, Type="String")
-        sesv2 = boto3.client("sesv2")
-        sesv2.create_email_identity(EmailIdentity="example.com")
-        sesv2.create_configuration_set(ConfigurationSetName="sesame")
+        s3, _ = seed_forwarder_aws(BUCKET, ALIASES)
+        boto3.client("sesv2").create_configuration_set(ConfigurationSetName="sesame")
         dynamodb = boto3.client("dynamodb")
         create_suppression_table(TABLE)
         # `sesame suppressions` finds the table through the stack's output, as deployed.
