@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,8 @@ ALIASES = """
 "lee@example.com"           = ["lee@gmail.example", "lee@work.example"]
 "quiet@example.com"         = ["success@simulator.amazonses.com", "ooto+label@simulator.amazonses.com",
                                "suppressionlist@simulator.amazonses.com"]
+"crash-1@example.com"       = ["bounce+crash-1@simulator.amazonses.com"]
+"crash-2@example.com"       = ["bounce+crash-2@simulator.amazonses.com"]
 """
 FEEDBACK = ("bounce=ann@gmail.example", "complaint=lee@gmail.example,soft-bounce=kim@gmail.example")
 
@@ -164,6 +168,28 @@ def test_a_complaint_pauses_the_alias_for_that_destination_until_resumed(
     # THEN the next message reaches both
     assert index_outcomes(forward(local, alias, f"Third to {alias}")) == [
         ("forwarded", "alias", [complaining, other], [])]
+
+
+def test_the_feedback_function_has_an_environment_of_its_own_and_a_crash_there_loses_no_bounce(
+    local: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert local.wiring is not None
+    # GIVEN a bounce the feedback function handled, in a process of its own
+    forward(local, "crash-1@example.com", "feedback before the crash")
+    (environment,) = [f for f in local.parts.functions if f.spec.handler == "feedback.app.lambda_handler"]
+    pid, starts = environment.pid, environment.starts
+    assert pid is not None and pid != os.getpid() and starts >= 1
+    # WHEN that process dies and the next bounce reaches it
+    os.kill(pid, signal.SIGKILL)
+    summary = forward(local, "crash-2@example.com", "feedback after the crash")
+    # THEN its batch fails as Lambda fails it, SQS hands the event over again, a new
+    # environment suppresses the destination, and local mode said what happened
+    assert copies(summary) == {"bounce+crash-2@simulator.amazonses.com": "bounced"}
+    assert environment.starts == starts + 1 and environment.pid not in (None, pid)
+    assert suppressions(local, "list", "--json", "--destination", "bounce+crash-2@simulator.amazonses.com") == 0
+    assert [e["reason"] for e in json.loads(capsys.readouterr().out)] == ["bounce"]
+    said = local.err.getvalue()  # type: ignore[attr-defined]
+    assert f"{environment.name} failed on a batch of 1 record(s): Runtime.ExitError" in said
 
 
 def test_success_and_ooto_publish_nothing_and_suppressionlist_is_an_account_suppression_bounce(

@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -442,7 +443,7 @@ class LocalStack:
             queue_url=self.resources.queue_urls[wiring.failure_queue],
             queue_arn=self.resources.queue_arns[wiring.failure_queue],
             region=wiring.region,
-            on_batch=lambda batch: (self._batch_failed(function.name, batch), self._dead_letter_batch(batch)),
+            on_batch=self._dead_letter_batch,
         )
         self.parts.event_source.start()
 
@@ -476,9 +477,7 @@ class LocalStack:
                 queue_url=resources.queue_urls[queue_id],
                 queue_arn=resources.queue_arns[queue_id],
                 region=wiring.region,
-                on_batch=lambda batch, limit=limit, name=function.name: (
-                    self._batch_failed(name, batch), self.feedback.batch_done(batch, limit)  # type: ignore[union-attr]
-                ),
+                on_batch=functools.partial(self._feedback_batch, function.name, limit),
             )
             event_source.start()
             self.parts.feedback_sources.append(event_source)
@@ -510,8 +509,14 @@ class LocalStack:
             self._note(f"{function} failed on a batch of {len(batch.records)} record(s): {describe_error(error)}; "
                        "SQS hands them over again after the queue's visibility timeout")
 
+    def _feedback_batch(self, function: str, max_receive_count: int | None, batch: Batch) -> None:
+        assert self.feedback is not None
+        self._batch_failed(function, batch)
+        self.feedback.batch_done(batch, max_receive_count)
+
     def _dead_letter_batch(self, batch: Batch) -> None:
-        assert self.wiring is not None
+        assert self.wiring is not None and self.wiring.dead_letter_function is not None
+        self._batch_failed(self.wiring.dead_letter_function.name, batch)
         queue = self.wiring.queues.get(self.wiring.failure_queue or "")
         limit = queue.max_receive_count if queue is not None else None
         for record in batch.records:
