@@ -405,6 +405,20 @@ def test_GIVEN_a_to_with_a_nul_and_a_whitespace_only_line_WHEN_forwarded_THEN_it
     assert ("unrepairable-header-dropped", "To") not in defects_of(report)
 
 
+@pytest.mark.parametrize("name", ["Subject", "Message-ID", "References", "Content-Type", "X-Custom"])
+def test_GIVEN_a_field_with_a_continuation_line_of_a_control_character_WHEN_forwarded_THEN_the_field_is_kept(
+    name: str,
+) -> None:
+    # Found by make fuzz: "Subject: a" folded onto " \v" lost the Subject, the mended line being
+    # white space only on a line of its own.
+    value = {"Message-ID": b"<a@x.example>", "References": b"<a@x.example>", "Content-Type": b"text/plain;"}.get(name, b"a")
+    raw = b"From: jane@sender.example\r\n" + name.encode() + b": " + value + b"\r\n \x0b\r\n\r\nbody"
+    report, sender = forward(raw, inbound("a1@example.com"))
+    copy = sender.sent[0][0]
+    assert name.encode() + b": " + value in copy and b"\x0b" not in copy
+    assert ("unrepairable-header-dropped", name) not in defects_of(report)
+
+
 def test_GIVEN_a_to_over_500_kb_WHEN_forwarded_THEN_it_is_cut_there_without_a_shortened_address() -> None:
     # One copy of To counts toward the header block only, so it is read up to 500,000 bytes;
     # the address the cut falls in is dropped, never sent shortened.

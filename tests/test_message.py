@@ -226,6 +226,21 @@ def test_GIVEN_a_mended_line_before_a_whitespace_only_line_THEN_the_field_stays_
     assert field.original == (b" a\x00b ", b" c")
 
 
+@pytest.mark.parametrize("line", [b" \x0b", b"\t\x0c\x1c", b" \x7f", b" \x01\x00"])
+def test_GIVEN_a_continuation_line_mending_leaves_white_space_only_THEN_it_is_joined_as_a_whitespace_only_line(
+    line: bytes,
+) -> None:
+    """Found by make fuzz: " \\v" mended to spaces stayed a line of its own, a line of white
+    space only, and the Subject failed the final check and went."""
+    mended = line.replace(b"\x00", b"").replace(b"\x0b", b" ").replace(b"\x0c", b" ").replace(b"\x1c", b" ")
+    mended = mended.replace(b"\x7f", b" ").replace(b"\x01", b" ")
+    for raw in (b"Subject: a\r\n" + line + b"\r\n b\r\n\r\n", b"Subject: a\r\n" + line + b"\r\n\r\n"):
+        field = parse_message(raw).fields[0]
+        assert field.lines[0] == b" a" + mended  # its white space joined to the line before
+        assert all(l.strip(b" \t") for l in field.lines)
+        assert ("whitespace-only-continuation", "Subject") in kinds(parse_message(raw))
+
+
 def test_GIVEN_whitespace_only_lines_WHEN_parsed_THEN_they_count_toward_the_32_kb_of_a_field() -> None:
     parsed = parse_message(b"X-A: a\r\n" + b" \r\n" * 40_000 + b"Subject: s\r\n\r\n")
     assert [f.name for f in parsed.fields] == ["Subject"]

@@ -286,7 +286,11 @@ def _read_fields(
                     current.clear()
                 defects.append(Defect("header-too-large", fields[-1][0]))
                 continue
-            current.append(glue if blank else _mend(line, fields[-1][0], defects))
+            piece = glue if blank else _continuation(line, fields[-1][0], defects)
+            if isinstance(piece, _Glue) and not blank_seen:  # a line mending left white space only
+                blank_seen = True
+                defects.append(Defect("whitespace-only-continuation", fields[-1][0]))
+            current.append(piece)
             continue
         match = _FIELD_START.match(line)
         if match is None:  # ":" alone: an empty name; CPython skips such a line, and so do we
@@ -379,6 +383,16 @@ def _drop_oversized(fields: list[tuple[str, list[bytes]]]) -> list[tuple[str, li
     return [(name, lines) for name, lines in fields if lines]
 
 
+def _continuation(line: bytes, header: str, defects: list[Defect]) -> bytes:
+    """A continuation line, mended (:func:`_mend`). One that mending leaves white space only
+    (`` \\v``, say) is joined to the line before, as a whitespace-only line is: on a line of its
+    own it would be a line of white space only, which no field Sesame writes may hold."""
+    mended = _mend(line, header, defects)
+    if isinstance(mended, _Mended) and not mended.mended.strip(b" \t"):
+        return _Glue(mended.mended)
+    return mended
+
+
 def _mend(line: bytes, header: str, defects: list[Defect]) -> bytes:
     """``line`` without NUL bytes, and with bare CR and the other control characters (tab
     excepted) made spaces, each kind recorded. CPython's parser splits header lines at \\r, \\v, \\f and \\x1c-\\x1e,
@@ -453,13 +467,14 @@ def _field_lines(
                 lines.append(_mend(line[:limit], name, defects))
             truncated.add(id(lines))
             return lines
-        if not blank:
-            lines.append(_mend(line, name, defects))
+        if blank:
+            piece: bytes = glue
         else:
-            if not blank_seen:  # once a field, as for the fields read within the budgets
-                blank_seen = True
-                defects.append(Defect("whitespace-only-continuation", name))
-            lines.append(glue)
+            piece = _continuation(line, name, defects) if lines else _mend(line, name, defects)
+        if isinstance(piece, _Glue) and not blank_seen:  # once a field, as for the fields read within the budgets
+            blank_seen = True
+            defects.append(Defect("whitespace-only-continuation", name))
+        lines.append(piece)
         position = next_position
         if raw[position : position + 1] not in (b" ", b"\t"):
             break
