@@ -491,6 +491,7 @@ JUNK: tuple[tuple[bytes, tuple[str, ...]], ...] = (
     (b"::", ()), (b"<<x@y.example>>", ("x@y.example",)), (b"\x00", ()), (b"(\x00)", ()),
     (b"<c@d.example\x00>", ("c@d.example",)), (b"\x0bE\x0cvil <e@f.example>", ("e@f.example",)),
 )
+OPENING_JUNK = frozenset({b"(unclosed comment", b'"unclosed quote', b"\\"})
 _elements = st.lists(
     st.one_of(mailboxes, mailboxes, mailboxes, unusable_mailboxes, groups, st.just(Piece(b""))),  # b"": an empty element
     max_size=SIZES.list_elements,
@@ -525,9 +526,14 @@ def _address_lists(draw: st.DrawFn, groups_allowed: bool, bulk: bool) -> Piece:
     separators = [b"," + draw(choice((b"", b" ", b"\t"))) for _ in elements[1:]]
     if chance(draw, 7):
         # Junk goes between elements (glued to one, or as one), never inside an address, so
-        # it cannot make up an address that is not in the facts.
+        # it cannot make up an address that is not in the facts. Junk that opens a quoted
+        # string or a comment (or escapes the next character) goes last: anywhere else it pairs
+        # with a quote or a parenthesis in a later element, and what that element quoted is
+        # read as written outside quotes ('"unclosed, "<evil@evil.example>" <a@b.example>'
+        # is the display name '"unclosed, "' of <evil@evil.example> to RFC 5322 and to
+        # Python's email package alike).
         junk, found = draw(choice(JUNK))
-        position = draw(between(0, len(elements)))
+        position = len(elements) if junk in OPENING_JUNK else draw(between(0, len(elements)))
         elements.insert(position, Piece(junk, Addresses(optional=found)))
         separators.insert(min(position, len(separators)), draw(choice((b",", b", ", b"", b" "))))
         text = b"".join(e.text + s for e, s in zip(elements, [*separators, b""]))

@@ -227,6 +227,17 @@ def test_GIVEN_a_comma_hidden_in_the_skipped_rest_of_a_long_mailbox_WHEN_parsed_
     assert set(parsed.defects) == {"mailbox-too-long", *defects}
 
 
+def test_GIVEN_a_quote_left_open_before_a_quoted_display_name_WHEN_parsed_THEN_they_pair_as_rfc_5322_and_python_read_them() -> None:
+    # A long-fuzz case: junk that opens a quote, then a mailbox whose quoted display name looks
+    # like an address. The two quotes pair, so what the display name held is an angle-addr.
+    text = '"unclosed quote,0@0.EXAMPLE,x@long.example,"<evil@evil.example>"<0@0.EXAMPLE>'
+    parsed = parse_address_list(text)
+    python = email.message_from_bytes(b"Reply-To: " + text.encode() + b"\r\n\r\n", policy=email.policy.default)
+    expected = [a.addr_spec for a in python["reply-to"].addresses]
+    assert [m.address for m in parsed.valid_mailboxes] == expected == ["evil@evil.example"]
+    assert "unterminated-quoted-string" in parsed.defects  # the last quote is never closed
+
+
 # --- the message-wide budget of address tokens (MAX_ADDRESS_TOKENS_PER_MESSAGE) -------------
 
 
