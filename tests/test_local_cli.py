@@ -142,6 +142,7 @@ def test_make_run_in_the_background_then_send_then_stop(tmp_path: Path, stop_sig
     process, port, out, reader, seen = local.process, local.port, local.out, local.reader, local.seen
     try:
         assert any(f"smtp://127.0.0.1:{port}" in line for line in seen)
+        assert any("DeadLetterFunction, FeedbackFunction: one execution environment each" in line for line in seen)
         assert any(f"-m sesame.local.send --to john@example.com --port {port}" in line for line in seen)
         message_id = _send(port, "--to", "john@example.com")
         line = _wait_for(out, message_id, seen)

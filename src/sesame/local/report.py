@@ -135,6 +135,9 @@ def banner(self: LocalStack) -> list[str]:
                  f"{self.parts.ses.endpoint if self.parts.ses else '-'}; fake credentials, no AWS account")
     lines.append(f"  function: {w.forwarder.logical_id}, up to {len(self.parts.containers)} execution environment(s), "
                  "a process each, started as mail needs them")
+    others = ", ".join(dict.fromkeys(f.spec.logical_id for f in self.parts.functions))
+    if others:
+        lines.append(f"            {others}: one execution environment each, started by its first batch")
     if opts.faults > 0:
         retries = "" if opts.sdk_retries else ", botocore retries off"
         lines.append(f"  faults:   {opts.faults:g} of AWS calls (seed {opts.fault_seed}{retries}) -> {self.state.faults_log}")
