@@ -234,8 +234,11 @@ def test_GIVEN_a_continuation_line_mending_leaves_white_space_only_THEN_it_is_jo
     space only, and the Subject failed the final check and went."""
     mended = line.replace(b"\x00", b"").replace(b"\x0b", b" ").replace(b"\x0c", b" ").replace(b"\x1c", b" ")
     mended = mended.replace(b"\x7f", b" ").replace(b"\x01", b" ")
-    for raw in (b"Subject: a\r\n" + line + b"\r\n b\r\n\r\n", b"Subject: a\r\n" + line + b"\r\n\r\n"):
-        field = parse_message(raw).fields[0]
+    pad = b"".join(b"X-Pad-%03d: %s\r\n" % (i, b"p" * 990) for i in range(510))  # past the 500 KB: read as essential
+    for raw in (b"Subject: a\r\n" + line + b"\r\n b\r\n\r\n", b"Subject: a\r\n" + line + b"\r\n\r\n",
+                pad + b"Subject: a\r\n" + line + b"\r\n b\r\n\r\n"):
+        field = parse_message(raw).first("Subject")
+        assert field is not None
         assert field.lines[0] == b" a" + mended  # its white space joined to the line before
         assert all(l.strip(b" \t") for l in field.lines)
         assert ("whitespace-only-continuation", "Subject") in kinds(parse_message(raw))
