@@ -66,9 +66,14 @@ long_ascii = st.text(alphabet=st.sampled_from("abc xyz<>@.;=-"), min_size=900, m
 # What a display name may try to smuggle in.
 HOSTILE = ["\r\nBcc: x@evil.example", "\u2028Bcc: x@evil.example", "\u2029", "\u0085", '"', '\\"', "\r", "\t", "\x0b"]
 display_names = st.lists(st.one_of(value_text, st.sampled_from(HOSTILE)), max_size=4).map("".join)
-addresses = st.builds(
+addresses = st.builds(  # some unusable: a local part may end in a dot or hold two in a row
     "{}@{}".format,
     st.from_regex(r"[a-z0-9][a-z0-9._+-]{0,15}", fullmatch=True),
+    st.from_regex(r"[a-z0-9]{1,10}\.(example|test)", fullmatch=True),
+)
+usable_addresses = st.builds(  # a dot-atom local part: no leading, trailing or doubled dot
+    "{}@{}".format,
+    st.from_regex(r"[a-z0-9+_-]{1,8}(\.[a-z0-9+_-]{1,8}){0,2}", fullmatch=True),
     st.from_regex(r"[a-z0-9]{1,10}\.(example|test)", fullmatch=True),
 )
 
@@ -199,7 +204,7 @@ def test_rewriter_invariants(message: Generated, from_address: str, envelope: st
 
 
 @PROFILE
-@given(display_names, addresses, st.sampled_from([b"\r\n", b"\n"]))
+@given(display_names, usable_addresses, st.sampled_from([b"\r\n", b"\n"]))
 def test_display_name_never_escapes_the_from_line(name: str, addr: str, eol: bytes) -> None:
     encoded = b"=?utf-8?b?" + base64.b64encode(name.encode()) + b"?="
     raw = b"From: " + encoded + b" <" + addr.encode() + b">" + eol + eol + b"body"
