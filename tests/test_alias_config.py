@@ -84,6 +84,9 @@ def test_plain_comma_list_and_json_values_are_both_read() -> None:
     ("params", "message"),
     [
         ({"aliases/example.com/a": "{not json"}, "invalid JSON"),
+        # 4 KB, one standard SSM parameter: json.loads would raise RecursionError here.
+        ({"aliases/example.com/a": '{"to":' + "[" * 4000}, "invalid JSON value: JSON nested too deeply"),
+        ({"senders/block": "[" * 4096}, "invalid JSON value: JSON nested too deeply"),
         ({"other/thing": "x"}, "unexpected parameter"),
         ({"settings/unknown": "maybe"}, "unknown must be"),
     ],
@@ -97,6 +100,10 @@ def test_bad_parameters_are_reported(params: dict[str, str], message: str) -> No
     ("text", "message"),
     [
         ("[aliases\n", "invalid TOML"),
+        # tomllib recurses per level: RecursionError, not a TOML error, without the guard.
+        ('[aliases]\n"a@example.com" = ' + "[" * 5000 + "]" * 5000 + "\n", "invalid TOML: TOML nested too deeply"),
+        ('[aliases]\n"a@example.com" = ' + "{ to = " * 3000 + '"x@o.example"' + " }" * 3000 + "\n",
+         "invalid TOML: TOML nested too deeply"),
         ("[extra]\n", "unknown section"),
         ("settings = 1\n", r"\[settings\] must be a table"),
         ('[settings]\ncolour = "red"\n', "unknown key"),

@@ -17,6 +17,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 from test_handler import Context
+from test_hostile_events import TOO_DEEP
 
 from dead_letter import app
 from sesame import config
@@ -149,6 +150,29 @@ def test_given_too_little_time_left_then_the_record_goes_back_untouched(aws: Any
     result = app.lambda_handler(load_event("sqs_dead_letter.json"), Late())
     assert result["batchItemFailures"] and sent() == []
     assert "Contents" not in aws.list_objects_v2(Bucket=BUCKET, Prefix="error/")
+
+
+def test_given_a_record_with_an_odd_context_then_it_is_reported_and_one_nested_too_deeply_is_kept_as_poison(
+    aws: Any,
+) -> None:
+    failed = json.loads(load_event("sqs_dead_letter.json")["Records"][0]["body"])
+    odd = json.dumps(failed | {"requestContext": "junk", "responsePayload": None, "timestamp": 5})
+    event = load_event("sqs_dead_letter.json")
+    good = event["Records"][0]
+    event["Records"] = [good | {"messageId": "odd", "body": odd}, good | {"messageId": "deep", "body": TOO_DEEP}]
+
+    result = app.lambda_handler(event, Context())
+
+    assert result == {"batchItemFailures": []}  # nothing left for SQS to park unreported
+    reports = [email.message_from_string(m.raw_data, policy=email.policy.default) for m in sent()]
+    assert sorted(r["Subject"] for r in reports) == [
+        "[sesame] forwarding failed for message from jane@sender.example",
+        "[sesame] unreadable dead-letter record",
+    ]
+    (text,) = (r.get_content() for r in reports if "forwarding failed" in r["Subject"])
+    assert "Gave up:     unknown" in text and "unknown error (the record has no response payload)" in text
+    (kept,) = aws.list_objects_v2(Bucket=BUCKET, Prefix="error/poison/")["Contents"]
+    assert "nested too deeply" in json.loads(aws.get_object(Bucket=BUCKET, Key=kept["Key"])["Body"].read())["error"]
 
 
 def test_given_the_plain_dlq_shape_then_the_error_comes_from_attributes() -> None:

@@ -15,6 +15,7 @@ import pytest
 from conftest import create_suppression_table, load_event
 from moto import mock_aws
 from test_handler import Context
+from test_hostile_events import TOO_DEEP, readable_utf8_json_lines
 
 from sesame.adapters.suppression import DynamoSuppressionList
 from sesame.core.feedback import (
@@ -311,6 +312,20 @@ def test_given_a_batch_with_a_foreign_record_and_a_failing_one_when_handled_then
     app.use_runtime(None)
     aws["dynamodb"].delete_table(TableName=TABLE)  # an infrastructure failure: retried by SQS
     assert deliver(foreign, good) == {"batchItemFailures": [{"itemIdentifier": "msg-1"}]}
+
+
+def test_given_a_record_nested_too_deeply_and_a_lone_surrogate_when_handled_then_one_is_dropped_and_one_written_as_utf8(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = deliver(TOO_DEEP, body("bounce", bounce__bouncedRecipients=[
+        {"emailAddress": "john.doe@gmail.example", "diagnosticCode": "smtp; 550 no \udc80 such user"}
+    ]))
+
+    assert result == {"batchItemFailures": []}  # retrying the deep one cannot help: dropped, counted
+    assert '"InvalidFeedback":[1.0]' in capsys.readouterr().out
+    (written,) = feedback_records(aws["s3"]).values()
+    (row,) = readable_utf8_json_lines(written)
+    assert row["diagnostic"] == "smtp; 550 no \ufffd such user"
 
 
 def test_given_manual_entries_when_listed_and_removed_then_they_never_expire_and_go_on_request(aws: dict[str, Any]) -> None:

@@ -233,3 +233,24 @@ def test_given_spam_set_to_quarantine_then_kept_indexed_and_released_by_the_oper
     app.lambda_handler(event, Context())
     assert len(sent_messages()) == 2
     assert [o["status"] for o in processed(caplog)[-1]["outcomes"]] == ["forwarded", "forwarded"]
+
+
+def test_given_a_subject_with_a_lone_surrogate_in_the_event_then_the_index_record_is_utf8_with_u_fffd(
+    aws: dict[str, Any],
+) -> None:
+    # "\udc80" is valid JSON; UTF-8 cannot encode what it decodes to. Writing the record used
+    # to raise after the copies went out: every retry raised again (the ledger kept it from
+    # sending twice) and the dead-letter function, writing the same record, failed as well.
+    from test_hostile_events import readable_utf8_json_lines
+
+    aws["s3"].put_object(Bucket=BUCKET, Key=f"messages/{MESSAGE_ID}", Body=RAW)
+    event = load_event("ses_email_receiving.json")
+    event["Records"][0]["ses"]["mail"]["commonHeaders"]["subject"] = "Lunch \udc80 on Friday?"
+
+    app.lambda_handler(event, Context())
+
+    written = aws["s3"].get_object(Bucket=BUCKET, Key=f"index/2026/11/20/{MESSAGE_ID}.json")["Body"].read()
+    (record,) = readable_utf8_json_lines(written)
+    assert record["subject"] == "Lunch \ufffd on Friday?"
+    assert [o["status"] for o in record["outcomes"]] == ["forwarded", "forwarded"]
+    assert len(sent_messages()) == 2

@@ -161,6 +161,31 @@ def test_records_are_read_as_athena_reads_them(tmp_path: Path) -> None:
     assert result.skipped == 1
 
 
+def test_a_record_with_a_line_separator_or_a_lone_surrogate_in_a_subject_is_read_not_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # JSON keeps U+2028 and U+0085 raw inside a string, so a record is cut at "\n" only; and
+    # "\udc80" is valid JSON that DuckDB refuses a whole file for ("no low surrogate").
+    day = tmp_path / "2026" / "11" / "23"
+    day.mkdir(parents=True)
+    record = {"message_id": "a", "timestamp": "2026-11-23T01:00:00+00:00", "source": "x@y.example",
+              "subject": "one\u2028two\x85three", "outcomes": [{"recipient": "r@example.com", "status": "forwarded"}]}
+    (day / "a.json").write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    (day / "b.json").write_text(json.dumps(record | {"message_id": "b", "subject": "bad \udc80 \x1b[2J"}) + "\n")
+
+    assert sorted(rows("recent-messages", tmp_path, days=1)) == [
+        ("2026-11-23T01:00:00+00:00", "a", "x@y.example", None, "one\u2028two\x85three", None, "r@example.com forwarded"),
+        ("2026-11-23T01:00:00+00:00", "b", "x@y.example", None, "bad \ufffd \x1b[2J", None, "r@example.com forwarded"),
+    ]
+    # Printed, the subject is one line and the escape sequence does not reach the terminal.
+    argv = ["query", "recent-messages", "--local", "--index-dir", str(tmp_path), "--days", "36500"]
+    assert main(argv) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 5 and "\x1b" not in "".join(table)
+    assert any("one two three" in line for line in table[2:4])
+    assert any("bad \ufffd \ufffd[2J" in line for line in table[2:4])
+
+
 def test_a_missing_index_folder_says_how_to_make_one(tmp_path: Path) -> None:
     catalog = packaged_catalog()
     with pytest.raises(LocalQueryError, match="run `sesame local`"):

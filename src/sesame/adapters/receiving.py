@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sesame.core.alias_config import STATE_SEGMENT
+from sesame.core.documents import loads_json
 from sesame.ops.dns import MxLookupFailed
 from sesame.ops.preflight import (
     Check,
@@ -243,8 +244,8 @@ class ReceivingAccount:
         except BotoCoreError as exc:
             raise ReceivingError(f"cannot reach SSM: {exc}") from None
         try:
-            state = json.loads(value)
-        except json.JSONDecodeError:
+            state = loads_json(value)
+        except ValueError:
             raise ReceivingError(f"{name} is not the JSON sesame activate writes: {value[:80]!r}") from None
         if not isinstance(state, dict) or "activated" not in state:
             raise ReceivingError(f"{name} is not the JSON sesame activate writes")

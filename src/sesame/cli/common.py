@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from sesame.core.documents import printable
+
 
 class CommandError(Exception):
     """An expected failure: printed as one line, exit status ``exit_code``."""
@@ -71,7 +73,7 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, max_wi
 
     def cell(value: Any) -> str:
         text = "" if value is None else str(value)
-        text = " ".join(text.split())  # no line breaks from hostile text inside a table
+        text = printable(" ".join(text.split()))  # no line break or terminal control from hostile text
         return text if len(text) <= max_width else text[: max_width - 3] + "..."
 
     body = [[cell(v) for v in row] for row in rows]

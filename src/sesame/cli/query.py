@@ -8,13 +8,13 @@ catalog: the deployed stack's workgroup and database come from its outputs, and
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sesame.cli.common import CommandError, add_aws_options, aws_client, print_table, stack_outputs
+from sesame.core.documents import dumps_json
 from sesame.ops.catalog import CatalogError, first_day, packaged_catalog
 from sesame.ops.local_query import DEFAULT_INDEX_DIR, DEFAULT_TABLE_DIRS, QueryResult
 
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         result = _run_athena(args, query.sql, [f"'{day}'"] * query.parameter_count)
     if args.json:
-        json.dump([dict(zip(result.columns, row, strict=True)) for row in result.rows], sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write(dumps_json([dict(zip(result.columns, row, strict=True)) for row in result.rows], indent=1, default=str))
         sys.stdout.write("\n")
     else:
         print_table(result.columns, result.rows)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,6 +29,7 @@ from typing import Any
 
 from sesame.core.aliases import Alias, AliasConfigError, AliasTable, alias_key
 from sesame.core.addresses import split_address
+from sesame.core.documents import loads_json, loads_toml
 from sesame.core.settings import Settings, SettingsError
 
 SETTING_KEYS = {"from": "from_template", "unknown": "unknown"}
@@ -77,8 +77,8 @@ def load_aliases_file(path: str | Path) -> AliasConfig:
 
 def parse_aliases_toml(text: str) -> AliasConfig:
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data = loads_toml(text)
+    except ValueError as exc:  # tomllib.TOMLDecodeError, or nested too deeply
         raise AliasConfigError(f"invalid TOML: {exc}") from None
     unknown_sections = set(data) - {"settings", "domains", "aliases", "senders"}
     if unknown_sections:
@@ -276,8 +276,8 @@ def from_parameters(params: Mapping[str, str]) -> AliasConfig:
             settings[parts[1]] = value.strip()
         elif parts == ["senders", "block"]:
             try:
-                blocked = _patterns("senders/block", "block", json.loads(value))
-            except json.JSONDecodeError as exc:
+                blocked = _patterns("senders/block", "block", loads_json(value))
+            except ValueError as exc:
                 raise AliasConfigError(f"senders/block: invalid JSON value: {exc}") from None
         else:
             raise AliasConfigError(f"unexpected parameter {name!r} under the alias path")
@@ -295,8 +295,8 @@ def _alias_from_parameter(address: str, value: str) -> Alias:
     text = value.strip()
     if text.startswith("{"):
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
+            data = loads_json(text)
+        except ValueError as exc:
             raise AliasConfigError(f"alias {address!r}: invalid JSON value: {exc}") from None
         return _alias_from_value(address, data)
     return Alias(address, tuple(d.strip() for d in text.split(",") if d.strip()))

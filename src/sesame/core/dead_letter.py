@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sesame.core.event import InboundMail, InvalidEvent, parse_ses_event
+from sesame.core.documents import loads_json
 
 
 class PoisonRecord(ValueError):
@@ -38,24 +39,26 @@ class DeadLetter:
 
 def parse_dead_letter(body: str, attributes: dict[str, Any] | None = None) -> DeadLetter:
     try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
+        data = loads_json(body)
+    except ValueError as exc:
         raise PoisonRecord(f"record body is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise PoisonRecord("record body is not a JSON object")
     if "requestPayload" in data:
+        # Every field but the event is read as what it should be or not at all: a record
+        # whose context is odd is still a failed message to keep and report.
         event = data["requestPayload"]
-        context = data.get("requestContext") or {}
-        response = data.get("responsePayload") or {}
-        error_type = str(response.get("errorType", "")) if isinstance(response, dict) else ""
-        error_message = str(response.get("errorMessage", response)) if isinstance(response, dict) else str(response)
-        condition = str(context.get("condition", "unknown"))
+        context = _object(data.get("requestContext"))
+        response = data.get("responsePayload")
+        error_type = (_string(response.get("errorType")) or "") if isinstance(response, dict) else ""
+        error_message = _text(response.get("errorMessage", response) if isinstance(response, dict) else response)
+        condition = _string(context.get("condition")) or "unknown"
         attempts = context.get("approximateInvokeCount")
-        request_id, function_arn = context.get("requestId"), context.get("functionArn")
-        failed_at = data.get("timestamp")
+        request_id, function_arn = _string(context.get("requestId")), _string(context.get("functionArn"))
+        failed_at = _string(data.get("timestamp"))
     else:  # a plain DLQ message: the event itself, the error in message attributes
         event = data
-        attrs = attributes or {}
+        attrs = _object(attributes)
         error_type = ""
         error_message = _attribute(attrs, "ErrorMessage") or "unknown error (plain dead-letter queue record)"
         condition, attempts, function_arn, failed_at = "DeadLetterQueue", None, None, None
@@ -80,10 +83,29 @@ def parse_dead_letter(body: str, attributes: dict[str, Any] | None = None) -> De
 
 
 def _attribute(attrs: dict[str, Any], name: str) -> str | None:
+    """A message attribute's text: ``{"stringValue": ...}`` in a Lambda SQS event,
+    ``{"StringValue": ...}`` from the SQS API; anything else is not there."""
     value = attrs.get(name)
     if isinstance(value, dict):
-        return value.get("stringValue") or value.get("StringValue")
-    return value
+        return _string(value.get("stringValue")) or _string(value.get("StringValue"))
+    return _string(value)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _string(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _text(value: Any) -> str:
+    """An error message as text: Lambda's is a string; anything else is shown as JSON."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "unknown error (the record has no response payload)"
+    return json.dumps(value, default=str)
 
 
 def error_context(letter: DeadLetter, mail: InboundMail, *, message_location: str | None) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from sesame.core.event import parse_timestamp
+from sesame.core.documents import json_line, loads_json
 from sesame.core.rewrite import MARKER_HEADER
 
 Kind = Literal["bounce", "complaint", "delivery-delay", "reject"]
@@ -130,8 +131,13 @@ def _tag(tags: Any, name: str) -> str | None:
     return None
 
 
+def _list(value: Any) -> list[Any]:
+    """A list the event should hold there; anything else holds nothing."""
+    return value if isinstance(value, list) else []
+
+
 def _header(mail: Mapping[str, Any], name: str) -> str | None:
-    for header in mail.get("headers") or []:
+    for header in _list(mail.get("headers")):
         if isinstance(header, Mapping) and str(header.get("name", "")).lower() == name.lower():
             value = header.get("value")
             return str(value).strip().lower() if isinstance(value, str) and value.strip() else None
@@ -141,12 +147,12 @@ def _header(mail: Mapping[str, Any], name: str) -> str | None:
 def unwrap(body: str) -> tuple[Mapping[str, Any], Kind]:
     """The SES event record in a queue record's body, and its kind."""
     try:
-        data = json.loads(body)
+        data = loads_json(body)
     except ValueError as exc:
         raise InvalidFeedback(f"record body is not JSON: {exc}") from None
     if isinstance(data, dict) and data.get("Type") == "Notification" and isinstance(data.get("Message"), str):
         try:
-            data = json.loads(data["Message"])  # an SNS notification delivered without raw delivery
+            data = loads_json(data["Message"])  # an SNS notification delivered without raw delivery
         except ValueError as exc:
             raise InvalidFeedback(f"SNS message is not JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -180,10 +186,10 @@ def parse_feedback(body: str) -> FeedbackEvent:
         "bounce": section.get("bouncedRecipients"),
         "complaint": section.get("complainedRecipients"),
         "delivery-delay": section.get("delayedRecipients"),
-        "reject": [{"emailAddress": d} for d in mail.get("destination") or [] if isinstance(d, str)],
+        "reject": [{"emailAddress": d} for d in _list(mail.get("destination")) if isinstance(d, str)],
     }[kind]
     recipients = []
-    for entry in (listed if isinstance(listed, list) else [])[:MAX_RECIPIENTS]:
+    for entry in _list(listed)[:MAX_RECIPIENTS]:
         address = entry.get("emailAddress") if isinstance(entry, dict) else None
         if not isinstance(address, str) or "@" not in address:
             continue
@@ -370,7 +376,7 @@ def feedback_rows(applied: Applied) -> list[dict[str, Any]]:
 
 
 def to_json_lines(rows: Sequence[Mapping[str, Any]]) -> bytes:
-    return "".join(json.dumps(row, separators=(",", ":"), ensure_ascii=False) + "\n" for row in rows).encode()
+    return b"".join(json_line(row) for row in rows)
 
 
 # --- reading the suppression list ------------------------------------------------------------

@@ -6,9 +6,9 @@ a retry overwrites its own record and never adds a second one.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from sesame.core.documents import json_line
 from sesame.core.event import InboundMail
 from sesame.core.outcome import MessageReport, Outcome
 
@@ -45,4 +45,4 @@ def failed_report(mail: InboundMail, error: str) -> MessageReport:
 
 
 def to_json_line(record: dict[str, Any]) -> bytes:
-    return (json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str) + "\n").encode()
+    return json_line(record, default=str)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 import shlex
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from sesame.core.documents import loads_toml
 
 LOCAL_ACCOUNT = "123456789012"  # moto's default account
 SHORT_TAGS = (
@@ -117,6 +118,8 @@ def load_template(path: str | Path) -> dict[str, Any]:
         raise TemplateError(f"{path}: not UTF-8 text") from None
     try:
         data = yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise TemplateError(f"{path}: not valid YAML: nested too deeply to read") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
@@ -130,10 +133,10 @@ def samconfig_parameters(path: str | Path, config_env: str = "default") -> tuple
     """``parameter_overrides`` and ``stack_name`` from a ``samconfig.toml`` (deploy, then global)."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = loads_toml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise TemplateError(f"{path}: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # not UTF-8, not TOML, or nested too deeply
         raise TemplateError(f"{path}: not valid TOML: {exc}") from None
     env = data.get(config_env, {})
     overrides: dict[str, str] = {}

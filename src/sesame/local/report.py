@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sesame import config as env_names
+from sesame.core.documents import printable
 from sesame.local.aws.clients import FAKE_CREDENTIALS
 from sesame.local.cfn import LOCAL_ACCOUNT
 
@@ -36,7 +37,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         line += f" [operator report: {summary['report']}]"
     if summary.get("unreported"):
         line += " [NOT REPORTED: the dead-letter function gave up; the record is in the unreported-failures queue]"
-    return line
+    return printable(line)  # the sender's addresses and text, shown without their controls
 
 
 def tally(

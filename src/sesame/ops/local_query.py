@@ -26,6 +26,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from sesame.core.documents import dumps_json
 from sesame.ops.catalog import IndexCatalog, NamedQuery, first_day
 
 DEFAULT_INDEX_DIR = Path(".sesame-local/index")
@@ -92,7 +93,8 @@ def _record_files(index_dir: Path) -> Iterator[tuple[str, Path]]:
 def _normalized_lines(index_dir: Path, partition: str) -> tuple[list[str], int]:
     lines, skipped = [], 0
     for day, path in _record_files(index_dir):
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        # At "\n" only, as JSON Lines does: splitlines() would also cut at a U+2028 in a subject.
+        for line in path.read_text(encoding="utf-8", errors="replace").split("\n"):
             if not line.strip():
                 continue
             try:
@@ -105,7 +107,7 @@ def _normalized_lines(index_dir: Path, partition: str) -> tuple[list[str], int]:
                 continue
             record = _lower_keys(record)
             record[partition] = day
-            lines.append(json.dumps(record, ensure_ascii=False))
+            lines.append(dumps_json(record))
     return lines, skipped
 
 
