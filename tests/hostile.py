@@ -319,7 +319,9 @@ def _encoded_words(draw: st.DrawFn) -> bytes:
     """An RFC 2047 encoded word, valid or not. Its encoded text uses only characters allowed
     in a phrase (RFC 2047 section 5 (3)), so it stays one atom for a reader that does not
     decode it; what it decodes to is where the danger is."""
-    kind = draw(choice(("good", "good", "bad-charset", "bad-base64", "bad-q", "bad-encoding")))
+    kind = draw(choice(("good", "good", "bad-charset", "bad-base64", "bad-q", "bad-encoding", "lone-surrogate")))
+    if kind == "lone-surrogate":  # UTF-7 decodes these to a lone surrogate, which UTF-8 cannot encode
+        return draw(choice((b"=?utf-7?q?+2AA-?=", b"=?UTF-7?B?KzJBQS0=?=", b"=?utf-7?q?a+3IA-b?=", b"=?utf-7?q?+2D3YPQ-?=")))
     text = draw(decoded_texts)
     charset = draw(choice(BAD_CHARSETS if kind == "bad-charset" else CHARSETS))
     try:

@@ -32,6 +32,12 @@ from sesame.core.event import verdicts_from_headers
         ("=?rot13?q?uryyb?=", "=?rot13?q?uryyb?="),
         ("=?utf-8?b?!!!?=", "=?utf-8?b?!!!?="),  # broken base64
         ("=?utf-8?q?=FF?=", "\ufffd"),  # undecodable bytes become the replacement character
+        # UTF-7 decodes these to lone surrogates, which are no characters: replaced as well.
+        ("=?utf-7?q?+2AA-?=", "\ufffd"),
+        ("=?UTF-7?B?KzJBQS0=?=", "\ufffd"),
+        ("=?utf-7?q?a+3IA-b?=", "a\ufffdb"),
+        ("=?unicode_escape?q?=5Cud800?=", "\ufffd"),
+        ("=?utf-7?q?+2D3eAA-?=", "\U0001f600"),  # a surrogate pair is one character, kept
         ("no words here", "no words here"),
     ],
 )

@@ -419,7 +419,19 @@ def test_GIVEN_a_field_with_a_continuation_line_of_a_control_character_WHEN_forw
     assert ("unrepairable-header-dropped", name) not in defects_of(report)
 
 
-def test_GIVEN_a_to_over_500_kb_WHEN_forwarded_THEN_it_is_cut_there_without_a_shortened_address() -> None:
+@pytest.mark.parametrize("name", ["Subject", "X-Custom", "From"])
+def test_GIVEN_8bit_text_with_a_utf7_word_decoding_to_a_lone_surrogate_WHEN_forwarded_THEN_it_is_sent_with_u_fffd(
+    name: str,
+) -> None:
+    # Found by make fuzz once the generator wrote such words: a lone surrogate cannot be encoded
+    # again, so the message failed as unprocessable and was not forwarded.
+    value = b"caf\xe9 =?utf-7?q?+2AA-?=" + (b" <jane@sender.example>" if name == "From" else b"")
+    raw = (b"From: jane@sender.example\r\n" if name != "From" else b"") + name.encode() + b": " + value + b"\r\n\r\nbody"
+    report, sender = forward(raw, inbound("a1@example.com"))
+    assert [o.status for o in report.outcomes] == ["forwarded"]
+    header = email.message_from_bytes(sender.sent[0][0], policy=email.policy.default)["Reply-To" if name == "From" else name]
+    assert "caf\u00e9 \ufffd" in str(header)
+
     # One copy of To counts toward the header block only, so it is read up to 500,000 bytes;
     # the address the cut falls in is dropped, never sent shortened.
     addresses = [f"u{i:05d}@bulk.example" for i in range(30_000)]  # 19 octets and ", ": 630 KB

@@ -19,6 +19,7 @@ import re
 _ENCODED_WORD = re.compile(r"=\?([^?\s*]{1,40})(?:\*[^?\s]{0,20})?\?([bBqQ])\?([^?\s]{0,2000})\?=")
 _Q_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
 _WSP_ONLY = re.compile(r"[ \t\r\n]*")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # base64 encoded words: "=?utf-8?b?" + payload + "?=" within 75 characters leaves 63 for the
 # payload; 45 bytes of UTF-8 make 60 characters of base64.
 _WORD_PREFIX = "=?utf-8?b?"
@@ -70,9 +71,12 @@ def _decode_word(charset: str, encoding: str, payload: str) -> str | None:
             data = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
         else:
             data = _Q_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), payload.replace("_", " ").encode("ascii"))
-        return data.decode(info.name, errors="replace")
+        text = data.decode(info.name, errors="replace")
     except (binascii.Error, ValueError, UnicodeError, LookupError):
         return None
+    # UTF-7 ("+2AA-") and the escape codecs decode to lone surrogates, which are no characters
+    # and which no UTF-8 encoder takes: each becomes U+FFFD, as a broken byte does.
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def encode_words(text: str, eol: str, first_room: int = 75) -> str:
