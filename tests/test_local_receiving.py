@@ -89,6 +89,19 @@ def test_common_headers_are_lists_for_addresses_and_strings_for_the_rest() -> No
     assert parsed.header_from == ("Jane Doe <jane@sender.example>",)
 
 
+def test_an_internationalized_address_with_a_name_is_in_common_headers_not_a_refused_message() -> None:
+    # RFC 6532 mail (8-bit UTF-8 addresses): formataddr refuses a non-ASCII address, which made
+    # local mode answer 451 to such a message, so a sender retried it for ever.
+    original = "From: José <josé@bücher.example>\r\nTo: \"Ann, B\" <ann@example.com>, 名前 <名前@例え.jp>\r\n\r\nbody\r\n"
+    message = received(original.encode())
+    store_copy(message, Verdicts(), "us-east-1")
+    common = common_headers(message.headers)
+    assert common["from"] == ["=?utf-8?b?Sm9zw6k=?= <josé@bücher.example>"]
+    assert common["to"] == ['"Ann, B" <ann@example.com>', "=?utf-8?b?5ZCN5YmN?= <名前@例え.jp>"]
+    (parsed,) = parse_ses_event(build_event(message, ["ann@example.com"], Verdicts(), ARN))
+    assert parsed.header_from == ("=?utf-8?b?Sm9zw6k=?= <josé@bücher.example>",)
+
+
 def test_headers_a_message_lacks_are_absent_from_common_headers() -> None:
     message = received(b"From: a@sender.example\r\n\r\nbody\r\n")
     store_copy(message, Verdicts(), "us-east-1")

@@ -174,9 +174,14 @@ def _hostile_shapes() -> dict[str, bytes]:
     sys.path.insert(0, str(ROOT / "bench"))
     import bench_hostile
 
-    shapes = {name: bench_hostile.message(name, 100_000) for name in bench_hostile.SHAPES if name != "one-huge-line"}
+    # one-huge-line: a 100 KB field on one line, which local mode takes as SES does any line.
+    shapes = {name: bench_hostile.message(name, 100_000) for name in bench_hostile.SHAPES}
     base = message(subject="shape")
     head, body = split(base)
+    shapes["5000-octet-body-line"] = head + CRLF + CRLF + b"<p>" + b"x" * 5000 + b"</p>" + CRLF
+    shapes["internationalized-from"] = (  # RFC 6532: local mode answered 451 to it, for ever
+        "From: José <josé@bücher.example>\r\n".encode() + head.partition(CRLF)[2] + CRLF + CRLF + body
+    )
     crlf_reply_to = b"Reply-To: =?utf-8?b?" + __import__("base64").b64encode("a\r\nBcc: x@evil.example \u00e9".encode()) + b"?="
     for name, extra in {
         "nul-made-fields": b"\x00Content-Type: text/html\r\nT\x00o: victim@evil.example\r\n",
@@ -364,6 +369,10 @@ def test_size_limit_verdicts_json_and_alias_edits(tmp_path: Path) -> None:
             smtp.mail("jane@sender.example")  # no SIZE given: enforced on DATA
             smtp.rcpt("john@example.com")
             code, reply = smtp.data(message(body=b"x" * 76 + b"\r\n") * 1500)
+            assert (code, reply.split()[0]) == (552, b"5.3.4")
+            smtp.mail("jane@sender.example")  # one line longer than the whole limit: too big too
+            smtp.rcpt("john@example.com")
+            code, reply = smtp.data(message(body=b"x" * 150_000 + b"\r\n"))
             assert (code, reply.split()[0]) == (552, b"5.3.4")
         code, reply = send_one(stack.smtp_port, ["john@example.com"], message(subject="spam"))
         summary = outcome(stack, reply.split()[-1])  # --verdict spam=FAIL: the forwarder drops it

@@ -82,8 +82,19 @@ def _address_list(values: Sequence[str]) -> list[str]:
     out = []
     for name, address in read_addresses(values):
         if address:
-            out.append(email.utils.formataddr((name, address)) if name else address)
+            out.append(_mailbox(name, address))
     return out
+
+
+def _mailbox(name: str, address: str) -> str:
+    """``Name <address>`` as formataddr writes it (the name quoted or RFC 2047 encoded), also for
+    an internationalized address (RFC 6532, ``josé@example.com``), which formataddr refuses."""
+    if not name:
+        return address
+    if address.isascii():
+        return email.utils.formataddr((name, address))
+    shown = email.utils.formataddr((name, "x@x")).removesuffix(" <x@x>")
+    return f"{shown} <{address}>"
 
 
 def common_headers(headers: Sequence[tuple[str, str]]) -> dict[str, Any]:

@@ -40,12 +40,27 @@ def null_to_empty(mail_from: str | None) -> str:
 
 
 class _SesSMTP(SMTP):
-    """aiosmtpd's server with SES's enhanced status codes for the size limit."""
+    """aiosmtpd's server with SES's enhanced status codes for the size limit, taking lines of
+    any length within it.
+
+    aiosmtpd refuses a line over RFC 5321's 1,000 octets (``500 Line too long``). RFC 5322
+    (section 2.1.1) asks the opposite of a receiver: it "would do well to handle an arbitrarily
+    large number of characters in a line for robustness sake", and SES documents no line limit
+    for the mail it receives. So here a line may be as long as the size limit allows; one longer
+    than that makes the message too big (``552 5.3.4``), as any other byte past the limit does.
+    The forwarder's rules for long lines (README, "Hostile mail") run on what arrives.
+    """
 
     _REPLIES = {
         "552 Error: message size exceeds fixed maximum message size": TOO_BIG,
         "552 Error: Too much mail data": TOO_BIG,
+        "500 Line too long (see RFC5321 4.5.3.1.6)": TOO_BIG,  # only a line past the size limit
     }
+
+    def __init__(self, *args: Any, data_size_limit: int, **kwargs: Any) -> None:
+        # Set first: SMTP.__init__ sizes its stream reader with it.
+        self.line_length_limit = data_size_limit + len(b"\r\n")
+        super().__init__(*args, data_size_limit=data_size_limit, **kwargs)
 
     async def push(self, status: Any) -> None:
         if isinstance(status, str):
