@@ -108,7 +108,8 @@ bench: venv
 # The hostile-mail property tests with more examples and far larger messages (about a minute;
 # SESAME_FUZZ_EXAMPLES=N sets the examples per test).
 fuzz: venv
-	SESAME_FUZZ=long $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz_forward.py tests/test_hostile_events.py
+	SESAME_FUZZ=long $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz_forward.py tests/test_hostile_events.py \
+	  tests/test_local_stack.py::test_generated_hostile_mail_through_smtp_is_accepted_and_reaches_an_outcome
 
 # 500 messages of 1 to 120 destinations through `sesame local --faults`, at fault rates 0.2 and 0.05.
 chaos: venv

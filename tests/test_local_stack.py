@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hostile import HostileMessage, hostile_messages
+from hypothesis import HealthCheck, given, settings
 from test_local_wiring import write_template
 
 from sesame.local.receiving.event import parse_verdicts
@@ -213,6 +215,26 @@ def test_each_hostile_header_shape_goes_through_smtp_to_its_outcome(local: Local
         assert max(len(line) for line in head.split(CRLF)) <= 998
         assert head.isascii()
         assert b"\nBcc:" not in head and b"\r\nTo: victim" not in CRLF + head
+
+
+@settings(
+    max_examples=int(os.environ.get("SESAME_FUZZ_EXAMPLES", "150")) if os.environ.get("SESAME_FUZZ") == "long" else 25,
+    derandomize=os.environ.get("SESAME_FUZZ") != "long",
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
+@given(hostile_messages)
+def test_generated_hostile_mail_through_smtp_is_accepted_and_reaches_an_outcome(
+    local: LocalStack, hostile: HostileMessage
+) -> None:
+    """tests/hostile.py's messages (the ones test_fuzz_forward.py checks in depth) through real
+    SMTP: SES would take each, so local mode answers 250, and each one's outcome line follows."""
+    sender = hostile.envelope.sender if hostile.envelope.usable else "jane@sender.example"
+    code, reply = send_one(local.smtp_port, ["john@example.com"], hostile.raw, sender)
+    assert code == 250, reply
+    (result,) = outcome(local, reply.split()[-1])["outcomes"]
+    assert result["status"] in ("forwarded", "dropped"), result
 
 
 def test_a_bounce_from_the_null_sender_is_shown_as_from_angle_brackets(local: LocalStack) -> None:
