@@ -64,8 +64,13 @@ def dumps_json(value: Any, **options: Any) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return _SURROGATE.sub("\ufffd", text)
+        return without_lone_surrogates(text)
     return text
+
+
+def without_lone_surrogates(text: str) -> str:
+    """``text`` with U+FFFD for each lone surrogate: no character, and UTF-8 cannot encode it."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def json_line(value: Any, **options: Any) -> bytes:

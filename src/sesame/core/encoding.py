@@ -14,12 +14,13 @@ import binascii
 import codecs
 import re
 
+from sesame.core.documents import without_lone_surrogates
+
 # RFC 2047 section 2: encoded-word = "=?" charset "?" encoding "?" encoded-text "?=", at most
 # 75 characters; charset may carry an RFC 2231 language suffix ("utf-8*en").
 _ENCODED_WORD = re.compile(r"=\?([^?\s*]{1,40})(?:\*[^?\s]{0,20})?\?([bBqQ])\?([^?\s]{0,2000})\?=")
 _Q_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
 _WSP_ONLY = re.compile(r"[ \t\r\n]*")
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # base64 encoded words: "=?utf-8?b?" + payload + "?=" within 75 characters leaves 63 for the
 # payload; 45 bytes of UTF-8 make 60 characters of base64.
 _WORD_PREFIX = "=?utf-8?b?"
@@ -76,7 +77,7 @@ def _decode_word(charset: str, encoding: str, payload: str) -> str | None:
         return None
     # UTF-7 ("+2AA-") and the escape codecs decode to lone surrogates, which are no characters
     # and which no UTF-8 encoder takes: each becomes U+FFFD, as a broken byte does.
-    return _LONE_SURROGATE.sub("\ufffd", text)
+    return without_lone_surrogates(text)
 
 
 def encode_words(text: str, eol: str, first_room: int = 75) -> str:
