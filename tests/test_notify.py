@@ -89,5 +89,5 @@ def test_given_a_huge_hostile_text_then_every_line_is_short_and_the_text_survive
     assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF only
     report = parse(raw)
     assert report["Content-Transfer-Encoding"] == "quoted-printable"
-    assert report.get_content() == text.replace("\ud800", "?").replace("\n", "\r\n")
+    assert report.get_content() == text.replace("\ud800", "\ufffd").replace("\n", "\r\n")
     assert len(report["Subject"]) <= 200

@@ -21,6 +21,8 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
+from sesame.core.documents import without_lone_surrogates
+
 # Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: none may
 # reach a header, where a line break would start a new header.
 _UNSAFE_IN_HEADER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
@@ -29,8 +31,9 @@ MAX_SUBJECT_CHARS = 200
 
 
 def _clean_text(text: str) -> str:
-    """``text`` as valid UTF-8: a lone surrogate (JSON allows ``\\ud800``) becomes "?"."""
-    return text.encode("utf-8", "replace").decode("utf-8")
+    """``text`` as valid UTF-8: a lone surrogate (JSON allows ``\\ud800``) becomes U+FFFD, as in
+    the index and feedback records."""
+    return without_lone_surrogates(text)
 
 
 def _header_value(text: str) -> str:
