@@ -394,6 +394,25 @@ def test_GIVEN_60_copies_of_to_past_500_kb_WHEN_forwarded_THEN_the_first_50_are_
     assert ("too-many-copies", "To") in defects_of(report)
 
 
+@pytest.mark.parametrize(
+    ("name", "usable"),
+    [("References", b"<root@x.example> <parent@x.example>"), ("In-Reply-To", b"<parent@x.example>"),
+     ("Message-ID", b"<m1@x.example>")],
+)
+def test_GIVEN_an_unusable_copy_then_a_usable_one_past_500_kb_WHEN_forwarded_THEN_the_usable_one_is_kept(
+    name: str, usable: bytes
+) -> None:
+    # Found by make fuzz: within the budgets the first copy the rewrite can send is kept, but
+    # past them a field already read (here 8-bit text, which it drops) was not looked for again.
+    raw = (b"From: jane@sender.example\r\n" + name.encode() + b": caf\xc3\xa9\r\n" + PAST_500_KB
+           + name.encode() + b": " + usable + b"\r\n\r\nbody")
+    report, sender = forward(raw, inbound("a1@example.com"))
+    copy = sender.sent[0][0]
+    assert name.encode() + b": " + usable + b"\r\n" in copy
+    assert head_lines(copy).count(name.encode() + b": " + usable) == 1
+    assert ("unrepairable-header-dropped", name) in defects_of(report)
+
+
 def test_GIVEN_a_to_with_a_nul_and_a_whitespace_only_line_WHEN_forwarded_THEN_its_addresses_are_kept() -> None:
     # The whitespace-only line was joined to the mended line as received, NUL included, so
     # the field failed the final check and went: every To address was lost.

@@ -47,8 +47,9 @@ ESSENTIAL = frozenset(
         "content-disposition",
     }
 )
-# How many copies of To or Cc (merged into one field each) are collected past the limits; later
-# copies are dropped and recorded ("too-many-copies"). Each is read whole, as within the limits.
+# How many copies of each essential field are collected past the limits (To and Cc are merged;
+# of the others the rewrite keeps the first it can send); later copies are dropped and recorded
+# ("too-many-copies"). Each is read whole, as within the limits.
 MAX_ESSENTIAL_REPEATS = 50
 
 # Addresses parsed in one address field. Postfix caps address tokens per header at 10,240

@@ -50,7 +50,6 @@ _ESSENTIAL_START = re.compile(
 _WSP = (0x20, 0x09)
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _OTHER_CONTROL = re.compile(rb"[\x01-\x08\x0a-\x0c\x0e-\x1f\x7f]")
-_REPEATABLE = frozenset({"to", "cc"})  # merged, not de-duplicated
 # Fields over their limit that are cut rather than dropped: Sesame writes its own version of
 # each (shortened, or rebuilt from the addresses), and without them it would lose who sent the
 # message, who it went to, or what it is about.
@@ -195,7 +194,7 @@ def parse_message(raw: Any) -> ParsedMessage:
     truncated: set[int] = set()  # id() of the line lists of fields that were cut
     fields, stopped_at = _read_fields(raw, start, block_end, defects, truncated)
     if stopped_at < block_end:
-        fields += _essential_fields(raw, stopped_at, block_end, fields, defects, truncated)
+        fields += _essential_fields(raw, stopped_at, block_end, defects, truncated)
     return ParsedMessage(
         raw=raw,
         fields=tuple(_field(name, lines, id(lines) in truncated) for name, lines in fields),
@@ -411,25 +410,22 @@ def _mend(line: bytes, header: str, defects: list[Defect]) -> bytes:
 
 
 def _essential_fields(
-    raw: Any, position: int, end: int, have: list[tuple[str, list[bytes]]], defects: list[Defect], truncated: set[int]
+    raw: Any, position: int, end: int, defects: list[Defect], truncated: set[int]
 ) -> list[tuple[str, list[bytes]]]:
-    """Past the budgets: only the essential fields not already read, each within its limit
-    (see :func:`_value_limit`). To and Cc, which are merged, are collected
-    MAX_ESSENTIAL_REPEATS times each; further copies are dropped and recorded."""
-    seen = {name.lower() for name, _ in have}
+    """Past the budgets: only the essential fields, each within its limit (see
+    :func:`_value_limit`), up to MAX_ESSENTIAL_REPEATS copies of each; further copies are
+    dropped and recorded. Later copies of a field that may appear once are read too: the rewrite
+    keeps the first copy it can send, as it does within the budgets, so an unusable copy (a
+    References of 8-bit text, say) read before them does not cost the message its field."""
     repeats: dict[str, int] = {}
     found: list[tuple[str, list[bytes]]] = []
     for match in _ESSENTIAL_START.finditer(raw, max(0, position - 1), end):
         key = match.group(1).decode("ascii").lower()
-        if key in _REPEATABLE:
-            repeats[key] = repeats.get(key, 0) + 1
-            if repeats[key] > MAX_ESSENTIAL_REPEATS:
-                if repeats[key] == MAX_ESSENTIAL_REPEATS + 1:
-                    defects.append(Defect("too-many-copies", match.group(1).decode("ascii")))
-                continue
-        elif key in seen:
+        repeats[key] = repeats.get(key, 0) + 1
+        if repeats[key] > MAX_ESSENTIAL_REPEATS:
+            if repeats[key] == MAX_ESSENTIAL_REPEATS + 1:
+                defects.append(Defect("too-many-copies", match.group(1).decode("ascii")))
             continue
-        seen.add(key)
         name = match.group(1).decode("ascii")
         lines = _field_lines(raw, match.end(), end, name, defects, truncated)
         if lines:
