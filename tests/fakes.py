@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sesame.core.event import InboundMail
 from sesame.core.ports import Outgoing, SendRejected, outgoing_bytes
@@ -48,3 +49,22 @@ class RecordingSender:
 
 def rejected(code: str = "MessageRejected", message: str = "nope") -> SendRejected:
     return SendRejected(code, message)
+
+
+class FirstEventSuppressions:
+    """Stands in for the suppression table (sesame.core.feedback.SuppressionStore): every
+    event is the first of its kind."""
+
+    def suppress_bounced(self, destination: str, until: Any, event: Any) -> bool:
+        return True
+
+    def count_soft_bounce(self, destination: str, event: Any, policy: Any) -> Any:
+        from sesame.core.feedback import SoftCount
+
+        return SoftCount(1, None)
+
+    def pause(self, alias: str, destination: str, event: Any) -> bool:
+        return True
+
+    def count_alias_complaint(self, alias: str, event: Any, window: Any) -> int:
+        return 1

@@ -23,11 +23,11 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from conftest import load_event
+from fakes import FirstEventSuppressions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,10 +35,8 @@ from sesame.adapters.notify import build_report
 from sesame.core.dead_letter import PoisonRecord, error_context, operator_report, parse_dead_letter
 from sesame.core.event import InvalidEvent, parse_ses_event
 from sesame.core.feedback import (
-    FeedbackEvent,
     FeedbackPolicy,
     InvalidFeedback,
-    SoftCount,
     apply,
     feedback_rows,
     parse_feedback,
@@ -129,22 +127,6 @@ def as_written(text: str | None) -> str | None:
     return None if text is None else re.sub("[\ud800-\udfff]", "\ufffd", text)
 
 
-class MemorySuppressions:
-    """The writes the feedback function makes, answered as a first delivery would be."""
-
-    def suppress_bounced(self, destination: str, until: datetime, event: FeedbackEvent) -> bool:
-        return True
-
-    def count_soft_bounce(self, destination: str, event: FeedbackEvent, policy: FeedbackPolicy) -> SoftCount:
-        return SoftCount(1, None)
-
-    def pause(self, alias: str, destination: str, event: FeedbackEvent) -> bool:
-        return True
-
-    def count_alias_complaint(self, alias: str, event: FeedbackEvent, window: timedelta) -> int:
-        return 1
-
-
 # --- properties ------------------------------------------------------------------------------
 
 
@@ -168,7 +150,7 @@ def test_a_mangled_feedback_record_is_read_or_refused_and_its_rows_are_utf8_json
         parsed = parse_feedback(body)
     except InvalidFeedback:
         return
-    rows = readable_utf8_json_lines(to_json_lines(feedback_rows(apply(parsed, MemorySuppressions(), FeedbackPolicy()))))
+    rows = readable_utf8_json_lines(to_json_lines(feedback_rows(apply(parsed, FirstEventSuppressions(), FeedbackPolicy()))))
     assert [row["destination"] for row in rows] == [as_written(r.address) for r in parsed.recipients]
     assert [row["diagnostic"] for row in rows] == [as_written(r.diagnostic) for r in parsed.recipients]
 

@@ -14,6 +14,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from moto.athena.models import QueryResults, athena_backends
 from moto.core import DEFAULT_ACCOUNT_ID
+from fakes import FirstEventSuppressions
 from mail_scenarios import scenario, scenario_environment, write_index
 
 from sesame.cli import main
@@ -316,24 +317,6 @@ def test_given_a_query_still_running_at_the_deadline_then_it_is_stopped() -> Non
 # --- SES feedback, joined with the index -----------------------------------------------------
 
 
-class _Store:
-    """Stands in for the suppression table: every event is the first of its kind."""
-
-    def suppress_bounced(self, destination: str, until: Any, event: Any) -> bool:
-        return True
-
-    def count_soft_bounce(self, destination: str, event: Any, policy: Any) -> Any:
-        from sesame.core.feedback import SoftCount
-
-        return SoftCount(1, None)
-
-    def pause(self, alias: str, destination: str, event: Any) -> bool:
-        return True
-
-    def count_alias_complaint(self, alias: str, event: Any, window: Any) -> int:
-        return 1
-
-
 @pytest.fixture(scope="module")
 def feedback_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Feedback records as the feedback function writes them, about the scenarios' first
@@ -355,7 +338,7 @@ def feedback_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         parsed = parse_feedback(json.dumps(event))
         target = root / feedback_key("", parsed)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(to_json_lines(feedback_rows(apply(parsed, _Store(), FeedbackPolicy()))))
+        target.write_bytes(to_json_lines(feedback_rows(apply(parsed, FirstEventSuppressions(), FeedbackPolicy()))))
     return root
 
 
