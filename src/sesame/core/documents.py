@@ -74,8 +74,13 @@ def without_lone_surrogates(text: str) -> str:
 
 
 def json_line(value: Any, **options: Any) -> bytes:
-    """One JSON Lines record, compact and newline-terminated, in UTF-8; see :func:`dumps_json`."""
-    return (dumps_json(value, separators=(",", ":"), **options) + "\n").encode("utf-8")
+    """One JSON Lines record, compact and newline-terminated, in UTF-8; see :func:`dumps_json`.
+    Encoded once: the lone surrogates are looked for only when encoding fails."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), **options) + "\n"
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return without_lone_surrogates(text).encode("utf-8")
 
 
 def printable(text: str) -> str:
